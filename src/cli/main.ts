@@ -1,0 +1,80 @@
+/**
+ * The `tidemark` command. Every outcome becomes one of the documented exit
+ * codes: failures are rendered here as one line plus a hint (secrets
+ * scrubbed), and SIGINT/SIGTERM interrupt the work (running every finalizer)
+ * and exit 130/143. A second signal kills at once: the listeners below fire
+ * once, and the runtime removes its own after the first.
+ */
+import { Command, ValidationError } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as fs from "node:fs"
+import { Cause, Console, Effect, type Exit, Redacted } from "effect"
+import { exitCodeOf, ExitCode } from "./ExitCode.js"
+import * as Log from "./Log.js"
+import { scrubSecrets } from "./redact.js"
+import { renderFailure } from "./render.js"
+import { dbCommand } from "./commands/db.js"
+import { migrateCommand } from "./commands/migrate.js"
+
+let receivedSignal: NodeJS.Signals | undefined
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    receivedSignal ??= signal
+  })
+}
+
+const version = (
+  JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version
+
+/** Every secret this process was given, so that no message can echo one. */
+const knownSecrets = (): Array<Redacted.Redacted<string>> => {
+  const values = [process.env["DATABASE_URL"], process.env["DIRECT_DATABASE_URL"]]
+  process.argv.forEach((arg, index) => {
+    if (arg === "--database-url" || arg === "--direct-database-url") values.push(process.argv[index + 1])
+    const inline = /^--(?:direct-)?database-url=(.*)$/.exec(arg)
+    if (inline !== null) values.push(inline[1])
+  })
+  return values.filter((v): v is string => v !== undefined && v !== "").map((v) => Redacted.make(v))
+}
+
+const report = (failure: unknown) =>
+  Effect.gen(function* () {
+    const rendered = renderFailure(failure)
+    const secrets = knownSecrets()
+    yield* Console.error(`tidemark: error: ${scrubSecrets(rendered.line, secrets)}`)
+    if (rendered.hint !== undefined) yield* Console.error(`  hint: ${scrubSecrets(rendered.hint, secrets)}`)
+  })
+
+const tidemark = Command.make("tidemark").pipe(
+  Command.withDescription("Sync folders, git repositories and JSONL logs into PostgreSQL, resumably."),
+  Command.withSubcommands([migrateCommand, dbCommand])
+)
+
+const cli = Command.run(tidemark, { name: "tidemark", version })
+
+const program = cli(process.argv).pipe(
+  Effect.as<ExitCode>(ExitCode.ok),
+  Effect.catchAll((error) =>
+    ValidationError.isValidationError(error)
+      ? Effect.succeed<ExitCode>(ExitCode.usage)
+      : Effect.as(report(error), ExitCode.failure)
+  ),
+  Effect.catchAllDefect((defect) =>
+    Effect.as(
+      Effect.zipRight(
+        report(defect),
+        process.env["TIDEMARK_DEBUG"] ? Console.error(Cause.pretty(Cause.die(defect))) : Effect.void
+      ),
+      ExitCode.failure
+    )
+  ),
+  Effect.provide(NodeContext.layer),
+  Effect.provide(Log.layer())
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  disablePrettyLogger: true,
+  teardown: (exit, onExit) => onExit(exitCodeOf(exit as Exit.Exit<ExitCode, unknown>, receivedSignal))
+})

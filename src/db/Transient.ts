@@ -1,0 +1,133 @@
+/**
+ * Which database failures are worth retrying, and the one retry schedule that
+ * every caller reuses. A failure is transient when the same statement can
+ * succeed later without anyone changing anything: the server restarting, the
+ * connection dropping, the pool or the server running out of slots, a
+ * serialization conflict. Everything else (a constraint, a syntax error, a
+ * statement timeout) is permanent and must surface at once.
+ */
+import { Cause, Duration, Effect, Option, Schedule } from "effect"
+
+export type FailureClass = "transient" | "permanent"
+
+/** SQLSTATEs that a retry can get past. Class 08 (connection exception) is matched by prefix. */
+const transientSqlStates: ReadonlySet<string> = new Set([
+  "53300", // too_many_connections
+  "53400", // configuration_limit_exceeded
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now (starting up, shutting down, recovering)
+  "40001", // serialization_failure
+  "40P01" // deadlock_detected
+])
+
+const transientErrnos: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN"
+])
+
+/**
+ * Messages of the node-postgres client, its pool and poolers that carry no code.
+ * Lower-case substrings.
+ */
+const transientMessages: ReadonlyArray<string> = [
+  "connection terminated", // pg: server went away mid-query, or connect timeout
+  "client has encountered a connection error",
+  "timeout exceeded when trying to connect", // pg-pool: acquire timeout
+  "connection timed out", // @effect/sql-pg: initial connect timeout
+  "server closed the connection unexpectedly",
+  "too many clients",
+  "max clients", // PgBouncer session mode: "max clients in session mode"
+  "no more connections allowed", // PgBouncer: max_client_conn
+  "remaining connection slots are reserved",
+  "the database system is starting up",
+  "the database system is shutting down",
+  "the database system is in recovery mode"
+]
+
+interface ErrorLike {
+  readonly code?: unknown
+  readonly syscall?: unknown
+  readonly message?: unknown
+  readonly cause?: unknown
+}
+
+const isObject = (u: unknown): u is ErrorLike => typeof u === "object" && u !== null
+
+const classifyOne = (error: ErrorLike): FailureClass | undefined => {
+  const code = typeof error.code === "string" ? error.code : undefined
+  if (code !== undefined) {
+    if (transientSqlStates.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return "transient"
+    if (transientErrnos.has(code)) return "transient"
+    // A Unix socket that is missing while the server restarts.
+    if (code === "ENOENT" && error.syscall === "connect") return "transient"
+    // Any other SQLSTATE is the server's considered answer: permanent.
+    if (/^[0-9A-Z]{5}$/.test(code)) return "permanent"
+  }
+  const message = typeof error.message === "string" ? error.message.toLowerCase() : ""
+  if (transientMessages.some((m) => message.includes(m))) return "transient"
+  return undefined
+}
+
+/**
+ * Classifies any failure: an `SqlError` (its `cause` is the driver's error), a
+ * driver error, a Node system error, or an Effect `Cause` (a failure at COMMIT
+ * arrives as a defect). The first link of the cause chain that is decisive wins.
+ */
+export const classify = (failure: unknown): FailureClass => {
+  if (Cause.isCause(failure)) {
+    const first = Option.orElse(Cause.failureOption(failure), () => Cause.dieOption(failure))
+    return Option.isSome(first) ? classify(first.value) : "permanent"
+  }
+  const seen = new Set<unknown>()
+  let current: unknown = failure
+  while (isObject(current) && !seen.has(current)) {
+    seen.add(current)
+    const verdict = classifyOne(current)
+    if (verdict !== undefined) return verdict
+    if (current instanceof AggregateError) {
+      if (current.errors.some((inner) => classify(inner) === "transient")) return "transient"
+    }
+    current = current.cause
+  }
+  return "permanent"
+}
+
+export const isTransient = (failure: unknown): boolean => classify(failure) === "transient"
+
+export interface RetryPolicy {
+  /** Delay before the first retry; each further retry doubles it, with jitter. */
+  readonly base: Duration.DurationInput
+  /** Upper bound of a single delay. */
+  readonly cap: Duration.DurationInput
+  /** Retries after the first attempt. */
+  readonly retries: number
+}
+
+export const defaultRetryPolicy: RetryPolicy = { base: "200 millis", cap: "10 seconds", retries: 8 }
+
+/**
+ * Exponential backoff with jitter, each delay capped, bounded in count, and
+ * continuing only while the failure is transient.
+ */
+export const transientRetrySchedule = (policy: RetryPolicy = defaultRetryPolicy) => {
+  const cap = Duration.decode(policy.cap)
+  return Schedule.exponential(policy.base, 2).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((delay) => Duration.min(delay, cap)),
+    Schedule.intersect(Schedule.recurs(policy.retries)),
+    Schedule.whileInput((failure: unknown) => isTransient(failure))
+  )
+}
+
+/** Retries `self` on transient failures with the shared schedule. */
+export const retryTransient =
+  (policy: RetryPolicy = defaultRetryPolicy) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.retry(self, transientRetrySchedule(policy))

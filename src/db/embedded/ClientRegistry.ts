@@ -1,0 +1,73 @@
+/**
+ * Which processes are using an embedded server: one file per process in the
+ * home's `clients/` folder, named by pid and holding the process's start time
+ * (so a recycled pid is not mistaken for the original process). Entries of
+ * dead processes (SIGKILLed owners) are pruned by whoever looks next.
+ * Callers hold the lifecycle lock around every use.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect } from "effect"
+
+/** The kernel's start time of a process (Linux), or "" where it is not available. */
+const startTimeOf = (pid: number): string => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    // Fields after the parenthesised command name; starttime is field 22 overall.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return fields[19] ?? ""
+  } catch {
+    return ""
+  }
+}
+
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** Whether the process recorded as (pid, startTime) is still that same process. */
+export const isSameLiveProcess = (pid: number, startTime: string): boolean =>
+  isRunning(pid) && (startTime === "" || startTimeOf(pid) === "" || startTimeOf(pid) === startTime)
+
+export const register = (clientsDir: string): Effect.Effect<void, Error> =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(clientsDir, { recursive: true, mode: 0o700 })
+      fs.writeFileSync(path.join(clientsDir, String(process.pid)), startTimeOf(process.pid))
+    },
+    catch: (cause) => new Error(`cannot register in ${clientsDir}: ${String(cause)}`)
+  })
+
+export const unregister = (clientsDir: string): Effect.Effect<void> =>
+  Effect.sync(() => fs.rmSync(path.join(clientsDir, String(process.pid)), { force: true }))
+
+/** Pids of the live processes registered, after removing the entries of dead ones. */
+export const liveClients = (clientsDir: string): Effect.Effect<ReadonlyArray<number>> =>
+  Effect.sync(() => {
+    let names: Array<string>
+    try {
+      names = fs.readdirSync(clientsDir)
+    } catch {
+      return []
+    }
+    const live: Array<number> = []
+    for (const name of names) {
+      const pid = Number(name)
+      const file = path.join(clientsDir, name)
+      if (!Number.isInteger(pid) || pid <= 0) continue
+      let startTime = ""
+      try {
+        startTime = fs.readFileSync(file, "utf8").trim()
+      } catch {
+        continue
+      }
+      if (isSameLiveProcess(pid, startTime)) live.push(pid)
+      else fs.rmSync(file, { force: true })
+    }
+    return live
+  })
