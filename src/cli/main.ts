@@ -6,9 +6,10 @@
  * once, and the runtime removes its own after the first.
  */
 import { Command, ValidationError } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import * as fs from "node:fs"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, type Exit, Redacted } from "effect"
+import { packageVersion } from "../packageRoot.js"
 import { exitCodeOf, ExitCode } from "./ExitCode.js"
 import * as Log from "./Log.js"
 import { scrubSecrets } from "./redact.js"
@@ -22,10 +23,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     receivedSignal ??= signal
   })
 }
-
-const version = (
-  JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
-).version
 
 /** Every secret this process was given, so that no message can echo one. */
 const knownSecrets = (): Array<Redacted.Redacted<string>> => {
@@ -51,7 +48,7 @@ const tidemark = Command.make("tidemark").pipe(
   Command.withSubcommands([migrateCommand, dbCommand])
 )
 
-const cli = Command.run(tidemark, { name: "tidemark", version })
+const cli = Command.run(tidemark, { name: "tidemark", version: packageVersion })
 
 const program = cli(process.argv).pipe(
   Effect.as<ExitCode>(ExitCode.ok),

@@ -27,6 +27,15 @@ const driverErrorOf = (error: SqlError): DriverError | undefined => {
   return undefined
 }
 
+/** Permanent failures a person can fix in their configuration. */
+const connectionHints: Readonly<Record<string, string>> = {
+  "3D000": "the database in DATABASE_URL does not exist: create it, or fix the URL",
+  "28P01": "the server refused the password: check the credentials in DATABASE_URL",
+  "28000": "the server refused this role or host: check the user in DATABASE_URL and the server's pg_hba.conf",
+  ENOTFOUND: "the host in DATABASE_URL does not resolve: check the URL",
+  "42501": "the role in DATABASE_URL lacks a privilege tidemark needs (it creates the tidemark schema)"
+}
+
 const renderSqlError = (error: SqlError): Rendered => {
   const driver = driverErrorOf(error)
   const reason = driver?.message ?? error.message
@@ -37,7 +46,9 @@ const renderSqlError = (error: SqlError): Rendered => {
       hint: "check that the server is running and reachable (DATABASE_URL), and that it has free connections; rerun to continue"
     }
   }
-  return { line: `database error: ${error.message}: ${reason}${code}` }
+  const hint = driver?.code !== undefined ? connectionHints[driver.code] : undefined
+  const line = `database error: ${error.message}: ${reason}${code}`
+  return hint !== undefined ? { line, hint } : { line }
 }
 
 const hasHint = (u: object): u is { readonly hint: string } => "hint" in u && typeof u.hint === "string"

@@ -9,6 +9,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import pg from "pg"
 import { DbSettings } from "./DbSettings.js"
 import * as Embedded from "./embedded/EmbeddedServer.js"
 import { retryTransient } from "./Transient.js"
@@ -109,17 +110,41 @@ export interface PoolOptions {
   readonly acquireTimeout?: Duration.DurationInput
 }
 
-/** One pool, connected (with the transient retry) before it is handed out. */
+/**
+ * One pool, connected (with the transient retry) before it is handed out. The
+ * connectivity check is interruptible, so a signal during a hung connect stops
+ * at once instead of waiting out the timeout.
+ */
 export const makePool = (options: PoolOptions) =>
   Effect.gen(function* () {
     const applicationName = `tidemark:${options.role}`
-    const sql = yield* PgClient.make({
-      url: options.url,
-      maxConnections: options.maxConnections,
-      applicationName,
-      connectTimeout: options.acquireTimeout ?? (options.role === "direct" ? "5 seconds" : "15 seconds"),
-      idleTimeout: "30 seconds"
-    }).pipe(retryTransient(), Effect.provide(Reactivity.layer))
+    const acquireTimeout = Duration.decode(
+      options.acquireTimeout ?? (options.role === "direct" ? "5 seconds" : "15 seconds")
+    )
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const pool = new pg.Pool({
+          connectionString: Redacted.value(options.url),
+          max: options.maxConnections,
+          application_name: applicationName,
+          connectionTimeoutMillis: Duration.toMillis(acquireTimeout),
+          idleTimeoutMillis: 30_000,
+          keepAlive: true
+        })
+        // An idle connection dropped by a server restart must not crash the process;
+        // the next query on it fails, is classified transient and retried.
+        pool.on("error", () => undefined)
+        return pool
+      }),
+      (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeout("1 second"), Effect.ignore)
+    )
+    yield* Effect.tryPromise({
+      try: () => pool.query("SELECT 1"),
+      catch: (cause) => new SqlError({ cause, message: `cannot connect (${applicationName})` })
+    }).pipe(retryTransient())
+    const sql = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), applicationName }).pipe(
+      Effect.provide(Reactivity.layer)
+    )
     return { role: options.role, sql, maxConnections: options.maxConnections, applicationName } satisfies DbPool
   })
 

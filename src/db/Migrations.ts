@@ -11,10 +11,10 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Data, Effect } from "effect"
+import { packageRoot } from "../packageRoot.js"
 import { onDirect, transaction } from "./Database.js"
 import { retryTransient } from "./Transient.js"
 
@@ -43,7 +43,7 @@ export class MigrationError extends Data.TaggedError("MigrationError")<{
   }
 }
 
-export const defaultMigrationsDir = fileURLToPath(new URL("../../migrations/", import.meta.url))
+export const defaultMigrationsDir = path.join(packageRoot, "migrations")
 
 /** Arbitrary, fixed: the advisory lock key every tidemark migrator agrees on ("tide"). */
 const advisoryLockKey = 0x74696465

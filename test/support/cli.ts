@@ -1,0 +1,101 @@
+/**
+ * The real CLI (the built `bin/tidemark.js`) and helper programs in child
+ * processes, for tests that kill, signal or race them.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as readline from "node:readline"
+
+export const repoRoot = path.resolve(import.meta.dirname, "..", "..")
+export const cliBin = path.join(repoRoot, "bin", "tidemark.js")
+
+export interface Finished {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** The environment of a child: ours, minus any database settings, plus `env`. */
+export const childEnv = (env: Record<string, string | undefined>): NodeJS.ProcessEnv => {
+  const base: NodeJS.ProcessEnv = { ...process.env }
+  for (const key of ["DATABASE_URL", "DIRECT_DATABASE_URL", "TIDEMARK_HOME", "NODE_OPTIONS", "VITEST", "VITEST_WORKER_ID"]) {
+    delete base[key]
+  }
+  return { ...base, ...env }
+}
+
+export interface Child {
+  readonly process: ChildProcessWithoutNullStreams
+  /** Resolves with the first stdout line matching `pattern`. */
+  readonly line: (pattern: RegExp) => Promise<string>
+  readonly finished: Promise<Finished>
+}
+
+export const start = (file: string, args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): Child => {
+  const child = spawn(process.execPath, [file, ...args], { env: childEnv(env), cwd: repoRoot })
+  let stdout = ""
+  let stderr = ""
+  const lines: Array<string> = []
+  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
+  readline.createInterface({ input: child.stdout }).on("line", (line) => {
+    lines.push(line)
+    for (const waiter of [...waiters]) {
+      if (waiter.pattern.test(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1)
+        waiter.resolve(line)
+      }
+    }
+  })
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+  const finished = new Promise<Finished>((resolve) =>
+    child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+  )
+  return {
+    process: child,
+    finished,
+    line: (pattern) =>
+      new Promise((resolve, reject) => {
+        const seen = lines.find((line) => pattern.test(line))
+        if (seen !== undefined) return resolve(seen)
+        waiters.push({ pattern, resolve })
+        void finished.then((f) => reject(new Error(`exited (${f.code ?? f.signal}) before printing ${pattern}: ${f.stderr}`)))
+      })
+  }
+}
+
+export const tidemark = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): Child =>
+  start(cliBin, args, env)
+
+export const run = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): Promise<Finished> =>
+  tidemark(args, env).finished
+
+/** A fresh embedded-server home. */
+export const freshHome = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-home-"))
+
+const isZombieOrGone = (pid: number): boolean => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")
+  } catch {
+    try {
+      process.kill(pid, 0)
+      return false
+    } catch {
+      return true
+    }
+  }
+}
+
+/** The postmaster pid of the embedded server in `home`, if it is running. */
+export const serverPid = (home: string): number | undefined => {
+  const pidFile = path.join(home, "pgdata", "postmaster.pid")
+  if (!fs.existsSync(pidFile)) return undefined
+  const pid = Number(fs.readFileSync(pidFile, "utf8").split("\n")[0])
+  return Number.isInteger(pid) && !isZombieOrGone(pid) ? pid : undefined
+}
+
+export const isProcessRunning = (pid: number): boolean => !isZombieOrGone(pid)
