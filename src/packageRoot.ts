@@ -11,7 +11,10 @@ const findRoot = (start: string): string => {
   let dir = start
   for (;;) {
     const manifest = path.join(dir, "package.json")
-    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: string }).name === "tidemark") {
+    if (
+      fs.existsSync(manifest) &&
+      (JSON.parse(fs.readFileSync(manifest, "utf8")) as { name?: string }).name === "tidemark"
+    ) {
       return dir
     }
     const parent = path.dirname(dir)

@@ -7,14 +7,16 @@ import * as TestDatabase from "./support/TestDatabase.js"
 
 class Rollback extends Error {}
 
-const setup = Effect.flatMap(MainDb, ({ sql }) =>
-  sql`CREATE TABLE IF NOT EXISTS marks (pool text NOT NULL, note text NOT NULL)`
+const setup = Effect.flatMap(
+  MainDb,
+  ({ sql }) => sql`CREATE TABLE IF NOT EXISTS marks (pool text NOT NULL, note text NOT NULL)`
 )
 
 const marks = (note: string) =>
-  Effect.flatMap(MainDb, ({ sql }) => sql<{ pool: string }>`SELECT pool FROM marks WHERE note = ${note} ORDER BY pool`).pipe(
-    Effect.map((rows) => rows.map((r) => r.pool))
-  )
+  Effect.flatMap(
+    MainDb,
+    ({ sql }) => sql<{ pool: string }>`SELECT pool FROM marks WHERE note = ${note} ORDER BY pool`
+  ).pipe(Effect.map((rows) => rows.map((r) => r.pool)))
 
 layer(TestDatabase.layer("pools"), { excludeTestServices: true })("MainDb and DirectDb", (it) => {
   it.effect("are separate pools that name themselves to the server", () =>
@@ -82,9 +84,7 @@ layer(TestDatabase.layer("pools"), { excludeTestServices: true })("MainDb and Di
     Effect.gen(function* () {
       const main = yield* MainDb
       yield* main.sql`CREATE TABLE IF NOT EXISTS deferred (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)`
-      const error = yield* Effect.flip(
-        transaction(main.sql)(main.sql`INSERT INTO deferred VALUES (1), (1)`)
-      )
+      const error = yield* Effect.flip(transaction(main.sql)(main.sql`INSERT INTO deferred VALUES (1), (1)`))
       expect(error).toBeInstanceOf(SqlError)
       expect((error.cause as { code?: string }).code).toBe("23505")
       expect(classify(error)).toBe("permanent")

@@ -8,7 +8,12 @@ import * as Cli from "./support/cli.js"
 const holder = path.join(Cli.repoRoot, "test", "fixtures", "hold-embedded.mjs")
 
 interface DbReport {
-  readonly location: { readonly _tag: string; readonly adopted: boolean; readonly serverPid: number; readonly home: string }
+  readonly location: {
+    readonly _tag: string
+    readonly adopted: boolean
+    readonly serverPid: number
+    readonly home: string
+  }
   readonly migrations: { readonly pending: ReadonlyArray<string> }
 }
 
@@ -90,7 +95,12 @@ describe("embedded PostgreSQL", () => {
     expect(stops.reduce((a, b) => a + b)).toBe(starts.reduce((a, b) => a + b))
     // Each start and stop is one line; PostgreSQL's own output stays in its log file.
     for (const result of runs) {
-      expect(result.stderr.split("\n").filter((line) => line.trim() !== "").every((line) => line.startsWith("tidemark: "))).toBe(true)
+      expect(
+        result.stderr
+          .split("\n")
+          .filter((line) => line.trim() !== "")
+          .every((line) => line.startsWith("tidemark: "))
+      ).toBe(true)
     }
     expect(Cli.serverPid(home)).toBeUndefined()
     expect(fs.readdirSync(home).filter((entry) => entry.startsWith("pgdata.init-"))).toEqual([])

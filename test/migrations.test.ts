@@ -9,13 +9,16 @@ import * as Migrations from "../src/db/Migrations.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const tablesIn = (schema: string) =>
-  Effect.flatMap(DirectDb, ({ sql }) =>
-    sql<{ table_name: string }>`
+  Effect.flatMap(
+    DirectDb,
+    ({ sql }) =>
+      sql<{ table_name: string }>`
       SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema} ORDER BY table_name`
   ).pipe(Effect.map((rows) => rows.map((r) => r.table_name)))
 
-const ledger = Effect.flatMap(DirectDb, ({ sql }) =>
-  sql<{ id: number; name: string }>`SELECT id, name FROM tidemark.schema_migrations ORDER BY id`
+const ledger = Effect.flatMap(
+  DirectDb,
+  ({ sql }) => sql<{ id: number; name: string }>`SELECT id, name FROM tidemark.schema_migrations ORDER BY id`
 )
 
 /** A migrations folder holding the shipped migrations plus `extra` files. */

@@ -31,7 +31,10 @@ describe("classify", () => {
     ["pool acquire timeout", sqlError(new Error("timeout exceeded when trying to connect"))],
     ["PgBouncer session mode", sqlError(new Error("max clients in session mode reached (EMAXCONNSESSION)"))],
     ["PgBouncer max_client_conn", sqlError(new Error("no more connections allowed (max_client_conn)"))],
-    ["reserved slots", sqlError(pgError("53300", "remaining connection slots are reserved for roles with the SUPERUSER attribute"))],
+    [
+      "reserved slots",
+      sqlError(pgError("53300", "remaining connection slots are reserved for roles with the SUPERUSER attribute"))
+    ],
     ["a failure at COMMIT arrives as a defect", Cause.die(sqlError(pgError("40001")))],
     ["a typed failure inside a Cause", Cause.fail(sqlError(pgError("57P01")))],
     ["AggregateError of connect attempts", sqlError(new AggregateError([errno("ECONNREFUSED")], "connect failed"))]
@@ -99,7 +102,10 @@ describe("classify", () => {
 
 describe("retry schedule", () => {
   const failingWith = (failure: unknown, attempts: Ref.Ref<number>) =>
-    Effect.flatMap(Ref.updateAndGet(attempts, (n) => n + 1), () => Effect.fail(failure))
+    Effect.flatMap(
+      Ref.updateAndGet(attempts, (n) => n + 1),
+      () => Effect.fail(failure)
+    )
 
   it.effect("retries a transient failure with growing, capped delays, then gives up", () =>
     Effect.gen(function* () {

@@ -29,11 +29,15 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const freshHome = () => fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-bench-"))
 const measure = (label, f) => {
   const samples = Array.from({ length: runs }, f)
-  console.log(`${label.padEnd(44)} median ${median(samples).toFixed(0).padStart(5)} ms   (min ${Math.min(...samples).toFixed(0)}, max ${Math.max(...samples).toFixed(0)}, n=${runs})`)
+  console.log(
+    `${label.padEnd(44)} median ${median(samples).toFixed(0).padStart(5)} ms   (min ${Math.min(...samples).toFixed(0)}, max ${Math.max(...samples).toFixed(0)}, n=${runs})`
+  )
   return median(samples)
 }
 
-console.log(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`)
+console.log(
+  `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`
+)
 const help = measure("tidemark --help", () => time(["--help"], freshHome()))
 const first = measure("tidemark db, fresh home (initdb+start+migrate)", () => time(["db"], freshHome()))
 const stoppedHome = freshHome()
@@ -48,4 +52,6 @@ await new Promise((resolve) => readline.createInterface({ input: holder.stdout }
 const adopt = measure("tidemark db, server already running (adopt)", () => time(["db"], runningHome))
 holder.kill("SIGTERM")
 await new Promise((resolve) => holder.once("close", resolve))
-console.log(`ratios: fresh/help ${(first / help).toFixed(1)}×, stopped/help ${(warm / help).toFixed(1)}×, adopt/help ${(adopt / help).toFixed(1)}×`)
+console.log(
+  `ratios: fresh/help ${(first / help).toFixed(1)}×, stopped/help ${(warm / help).toFixed(1)}×, adopt/help ${(adopt / help).toFixed(1)}×`
+)

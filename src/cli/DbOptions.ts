@@ -11,11 +11,15 @@ import * as Migrations from "../db/Migrations.js"
 
 export const dbOptions = {
   databaseUrl: Options.redacted("database-url").pipe(
-    Options.withDescription("PostgreSQL URL (default: $DATABASE_URL, else the embedded server). Prefer the variable: flags show in `ps`."),
+    Options.withDescription(
+      "PostgreSQL URL (default: $DATABASE_URL, else the embedded server). Prefer the variable: flags show in `ps`."
+    ),
     Options.optional
   ),
   directDatabaseUrl: Options.redacted("direct-database-url").pipe(
-    Options.withDescription("URL for lock, checkpoint and state writes, bypassing any pooler (default: $DIRECT_DATABASE_URL, else the main URL)."),
+    Options.withDescription(
+      "URL for lock, checkpoint and state writes, bypassing any pooler (default: $DIRECT_DATABASE_URL, else the main URL)."
+    ),
     Options.optional
   ),
   home: Options.text("home").pipe(
@@ -50,7 +54,9 @@ const checkedPoolSize = (flag: string, value: Option.Option<number>) =>
   Option.match(value, {
     onNone: () => Effect.succeed(Option.none<number>()),
     onSome: (n) =>
-      n >= 1 && n <= 100 ? Effect.succeed(Option.some(n)) : Effect.fail(new InvalidPoolSize(`--${flag} ${n} is out of range`))
+      n >= 1 && n <= 100
+        ? Effect.succeed(Option.some(n))
+        : Effect.fail(new InvalidPoolSize(`--${flag} ${n} is out of range`))
   })
 
 export const settingsLayer = (flags: DbFlags) =>

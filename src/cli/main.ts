@@ -15,7 +15,9 @@ import * as Log from "./Log.js"
 import { scrubSecrets } from "./redact.js"
 import { renderFailure } from "./render.js"
 import { dbCommand } from "./commands/db.js"
+import { lockCommand } from "./commands/lock.js"
 import { migrateCommand } from "./commands/migrate.js"
+import { UsageError } from "./UsageError.js"
 
 let receivedSignal: NodeJS.Signals | undefined
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -45,7 +47,7 @@ const report = (failure: unknown) =>
 
 const tidemark = Command.make("tidemark").pipe(
   Command.withDescription("Sync folders, git repositories and JSONL logs into PostgreSQL, resumably."),
-  Command.withSubcommands([migrateCommand, dbCommand])
+  Command.withSubcommands([migrateCommand, dbCommand, lockCommand])
 )
 
 const cli = Command.run(tidemark, { name: "tidemark", version: packageVersion })
@@ -55,7 +57,7 @@ const program = cli(process.argv).pipe(
   Effect.catchAll((error) =>
     ValidationError.isValidationError(error)
       ? Effect.succeed<ExitCode>(ExitCode.usage)
-      : Effect.as(report(error), ExitCode.failure)
+      : Effect.as(report(error), error instanceof UsageError ? ExitCode.usage : ExitCode.failure)
   ),
   Effect.catchAllDefect((defect) =>
     Effect.as(

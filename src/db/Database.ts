@@ -50,7 +50,10 @@ export interface ConnectionTargetShape {
   readonly location: Location
 }
 
-export class ConnectionTarget extends Context.Tag("tidemark/ConnectionTarget")<ConnectionTarget, ConnectionTargetShape>() {}
+export class ConnectionTarget extends Context.Tag("tidemark/ConnectionTarget")<
+  ConnectionTarget,
+  ConnectionTargetShape
+>() {}
 
 export const endpointOf = (url: Redacted.Redacted<string>): Endpoint => {
   try {
@@ -171,8 +174,9 @@ export const poolsLayer: Layer.Layer<MainDb | DirectDb, SqlError, ConnectionTarg
  * back with) the bulk transaction.
  */
 export const outsideTransaction = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.mapInputContext(self, (context: Context.Context<R>) =>
-    Context.omit(SqlClient.TransactionConnection)(context) as Context.Context<R>
+  Effect.mapInputContext(
+    self,
+    (context: Context.Context<R>) => Context.omit(SqlClient.TransactionConnection)(context) as Context.Context<R>
   )
 
 /** Runs `f` on the direct pool, outside any caller's transaction. */
@@ -187,9 +191,9 @@ export const onDirect = <A, E, R>(f: (sql: SqlClient.SqlClient) => Effect.Effect
 export const transaction =
   (sql: SqlClient.SqlClient) =>
   <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
-    sql.withTransaction(self).pipe(
-      Effect.catchAllDefect((defect) => (defect instanceof SqlError ? Effect.fail(defect) : Effect.die(defect)))
-    )
+    sql
+      .withTransaction(self)
+      .pipe(Effect.catchAllDefect((defect) => (defect instanceof SqlError ? Effect.fail(defect) : Effect.die(defect))))
 
 /** Everything a command needs: settings resolved to a target, both pools. */
 export const layer = poolsLayer.pipe(Layer.provideMerge(connectionTargetLayer))

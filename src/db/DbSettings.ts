@@ -31,7 +31,10 @@ export const defaultHome = (): string => {
   const home = os.homedir()
   if (process.platform === "darwin") return path.join(home, "Library", "Application Support", "tidemark")
   const dataHome = process.env["XDG_DATA_HOME"]
-  return path.join(dataHome !== undefined && dataHome !== "" ? dataHome : path.join(home, ".local", "share"), "tidemark")
+  return path.join(
+    dataHome !== undefined && dataHome !== "" ? dataHome : path.join(home, ".local", "share"),
+    "tidemark"
+  )
 }
 
 const poolSize = (name: string, fallback: number) =>
@@ -41,9 +44,7 @@ const poolSize = (name: string, fallback: number) =>
   )
 
 const nonEmptyUrl = (name: string) =>
-  Config.option(Config.redacted(name)).pipe(
-    Config.map(Option.filter((url) => Redacted.value(url).trim() !== ""))
-  )
+  Config.option(Config.redacted(name)).pipe(Config.map(Option.filter((url) => Redacted.value(url).trim() !== "")))
 
 export const dbSettingsConfig: Config.Config<DbSettingsShape> = Config.all({
   databaseUrl: nonEmptyUrl("DATABASE_URL"),

@@ -52,7 +52,9 @@ const fileName = /^(\d{4})_([a-z0-9_]+)\.sql$/
 
 const describe = (m: { readonly id: number; readonly name: string }) => `${String(m.id).padStart(4, "0")}_${m.name}`
 
-export const loadMigrations = (dir: string = defaultMigrationsDir): Effect.Effect<ReadonlyArray<Migration>, MigrationError> =>
+export const loadMigrations = (
+  dir: string = defaultMigrationsDir
+): Effect.Effect<ReadonlyArray<Migration>, MigrationError> =>
   Effect.try({
     try: () => {
       const migrations = fs
@@ -60,7 +62,8 @@ export const loadMigrations = (dir: string = defaultMigrationsDir): Effect.Effec
         .filter((entry) => entry.endsWith(".sql"))
         .map((entry) => {
           const match = fileName.exec(entry)
-          if (match === null) throw new MigrationError({ migration: entry, reason: "file name must look like 0001_name.sql" })
+          if (match === null)
+            throw new MigrationError({ migration: entry, reason: "file name must look like 0001_name.sql" })
           const sql = fs.readFileSync(path.join(dir, entry), "utf8")
           return {
             id: Number(match[1]),
@@ -90,7 +93,12 @@ const readApplied = (sql: SqlClient.SqlClient) =>
     SELECT id, name, checksum, applied_at FROM tidemark.schema_migrations ORDER BY id
   `.pipe(
     Effect.map((rows) =>
-      rows.map((row): AppliedMigration => ({ id: row.id, name: row.name, checksum: row.checksum, appliedAt: row.applied_at }))
+      rows.map((row): AppliedMigration => ({
+        id: row.id,
+        name: row.name,
+        checksum: row.checksum,
+        appliedAt: row.applied_at
+      }))
     )
   )
 
@@ -129,11 +137,13 @@ const applyOne = (sql: SqlClient.SqlClient, migration: Migration) =>
       yield* lock(sql)
       const applied = yield* readApplied(sql)
       if (applied.some((row) => row.id === migration.id)) return false
-      yield* sql.unsafe(migration.sql).pipe(
-        Effect.mapError(
-          (error) => new MigrationError({ migration: describe(migration), reason: messageOf(error), cause: error })
+      yield* sql
+        .unsafe(migration.sql)
+        .pipe(
+          Effect.mapError(
+            (error) => new MigrationError({ migration: describe(migration), reason: messageOf(error), cause: error })
+          )
         )
-      )
       yield* sql`
         INSERT INTO tidemark.schema_migrations (id, name, checksum)
         VALUES (${migration.id}, ${migration.name}, ${migration.checksum})`
@@ -153,36 +163,38 @@ export interface MigrationStatus {
 
 /** Applies every pending migration; returns the ones this call applied. */
 export const migrate = Effect.fn("tidemark.migrate")(function* (dir: string = defaultMigrationsDir) {
-    const known = yield* loadMigrations(dir)
-    return yield* onDirect((sql) =>
-      Effect.gen(function* () {
-        yield* ensureLedger(sql).pipe(retryTransient())
-        yield* checkUnchanged(known, yield* readApplied(sql))
-        const appliedNow: Array<Migration> = []
-        for (const migration of known) {
-          if (yield* applyOne(sql, migration)) {
-            appliedNow.push(migration)
-            yield* Effect.logInfo(`applied migration ${describe(migration)}`)
-          }
+  const known = yield* loadMigrations(dir)
+  return yield* onDirect((sql) =>
+    Effect.gen(function* () {
+      yield* ensureLedger(sql).pipe(retryTransient())
+      yield* checkUnchanged(known, yield* readApplied(sql))
+      const appliedNow: Array<Migration> = []
+      for (const migration of known) {
+        if (yield* applyOne(sql, migration)) {
+          appliedNow.push(migration)
+          yield* Effect.logInfo(`applied migration ${describe(migration)}`)
         }
-        return appliedNow
-      })
-    )
+      }
+      return appliedNow
+    })
+  )
 })
 
 /** What is applied and what is pending, without changing anything. */
 export const status = Effect.fn("tidemark.migrationStatus")(function* (dir: string = defaultMigrationsDir) {
-    const known = yield* loadMigrations(dir)
-    const applied = yield* onDirect((sql) =>
-      Effect.gen(function* () {
-        const [ledger] = yield* sql<{ exists: boolean }>`SELECT to_regclass('tidemark.schema_migrations') IS NOT NULL AS exists`
-        return ledger?.exists === true ? yield* readApplied(sql) : []
-      })
-    )
-    return {
-      applied,
-      pending: known.filter((m) => !applied.some((row) => row.id === m.id))
-    } satisfies MigrationStatus
+  const known = yield* loadMigrations(dir)
+  const applied = yield* onDirect((sql) =>
+    Effect.gen(function* () {
+      const [ledger] = yield* sql<{
+        exists: boolean
+      }>`SELECT to_regclass('tidemark.schema_migrations') IS NOT NULL AS exists`
+      return ledger?.exists === true ? yield* readApplied(sql) : []
+    })
+  )
+  return {
+    applied,
+    pending: known.filter((m) => !applied.some((row) => row.id === m.id))
+  } satisfies MigrationStatus
 })
 
 export { describe as migrationName }

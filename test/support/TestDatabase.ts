@@ -33,7 +33,9 @@ export const createDatabase = (label: string): Promise<string> => {
 }
 
 export const dropDatabase = (url: string): Promise<void> =>
-  admin((client) => client.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`)).then(() => undefined)
+  admin((client) => client.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`)).then(
+    () => undefined
+  )
 
 /** A fresh database for the life of the layer; yields its URL. */
 export const freshDatabase = (label: string) =>

@@ -21,7 +21,14 @@ export interface Finished {
 /** The environment of a child: ours, minus any database settings, plus `env`. */
 export const childEnv = (env: Record<string, string | undefined>): NodeJS.ProcessEnv => {
   const base: NodeJS.ProcessEnv = { ...process.env }
-  for (const key of ["DATABASE_URL", "DIRECT_DATABASE_URL", "TIDEMARK_HOME", "NODE_OPTIONS", "VITEST", "VITEST_WORKER_ID"]) {
+  for (const key of [
+    "DATABASE_URL",
+    "DIRECT_DATABASE_URL",
+    "TIDEMARK_HOME",
+    "NODE_OPTIONS",
+    "VITEST",
+    "VITEST_WORKER_ID"
+  ]) {
     delete base[key]
   }
   return { ...base, ...env }
@@ -34,7 +41,11 @@ export interface Child {
   readonly finished: Promise<Finished>
 }
 
-export const start = (file: string, args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): Child => {
+export const start = (
+  file: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {}
+): Child => {
   const child = spawn(process.execPath, [file, ...args], { env: childEnv(env), cwd: repoRoot })
   let stdout = ""
   let stderr = ""
@@ -62,7 +73,9 @@ export const start = (file: string, args: ReadonlyArray<string>, env: Record<str
         const seen = lines.find((line) => pattern.test(line))
         if (seen !== undefined) return resolve(seen)
         waiters.push({ pattern, resolve })
-        void finished.then((f) => reject(new Error(`exited (${f.code ?? f.signal}) before printing ${pattern}: ${f.stderr}`)))
+        void finished.then((f) =>
+          reject(new Error(`exited (${f.code ?? f.signal}) before printing ${pattern}: ${f.stderr}`))
+        )
       })
   }
 }

@@ -23,7 +23,10 @@ const report = Effect.gen(function* () {
       applicationName: pool.applicationName
     })),
     migrations: {
-      applied: migrations.applied.map((m) => ({ name: Migrations.migrationName(m), appliedAt: m.appliedAt.toISOString() })),
+      applied: migrations.applied.map((m) => ({
+        name: Migrations.migrationName(m),
+        appliedAt: m.appliedAt.toISOString()
+      })),
       pending: migrations.pending.map(Migrations.migrationName)
     }
   }

@@ -11,9 +11,7 @@ export const migrateCommand = Command.make(
       const applied = yield* Migrations.migrate()
       const { applied: all } = yield* Migrations.status()
       if (flags.json) {
-        yield* Console.log(
-          JSON.stringify({ applied: applied.map(Migrations.migrationName), total: all.length })
-        )
+        yield* Console.log(JSON.stringify({ applied: applied.map(Migrations.migrationName), total: all.length }))
       } else if (applied.length === 0) {
         yield* Console.log(`schema up to date (${all.length} migration${all.length === 1 ? "" : "s"} applied)`)
       } else {

@@ -24,9 +24,7 @@ export class LifecycleLockTimeout extends Data.TaggedError("LifecycleLockTimeout
 class AddressInUse extends Data.TaggedError("AddressInUse") {}
 
 const lockAddress = (lockKey: string): string =>
-  process.platform === "linux"
-    ? `\0tidemark-lifecycle-${lockKey}`
-    : path.join(os.tmpdir(), `tidemark-${lockKey}.lock`)
+  process.platform === "linux" ? `\0tidemark-lifecycle-${lockKey}` : path.join(os.tmpdir(), `tidemark-${lockKey}.lock`)
 
 const listen = (address: string): Effect.Effect<net.Server, AddressInUse | Error> =>
   Effect.async<net.Server, AddressInUse | Error>((resume) => {
@@ -78,7 +76,10 @@ export const acquire = (options: {
   return Effect.acquireRelease(
     attempt.pipe(
       Effect.retry({ schedule: Schedule.spaced("25 millis"), while: (error) => error instanceof AddressInUse }),
-      Effect.timeoutFail({ duration: timeout, onTimeout: () => new LifecycleLockTimeout({ home: options.home, waited: timeout }) }),
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () => new LifecycleLockTimeout({ home: options.home, waited: timeout })
+      }),
       Effect.catchIf(
         (error): error is AddressInUse => error instanceof AddressInUse,
         () => Effect.fail(new LifecycleLockTimeout({ home: options.home, waited: timeout }))

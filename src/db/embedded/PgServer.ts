@@ -43,7 +43,11 @@ interface ProcessResult {
 }
 
 /** Runs a program to completion, collecting stdout and stderr together. Interruption kills it. */
-const run = (file: string, args: ReadonlyArray<string>, runAs: RunAs): Effect.Effect<ProcessResult, EmbeddedServerError> =>
+const run = (
+  file: string,
+  args: ReadonlyArray<string>,
+  runAs: RunAs
+): Effect.Effect<ProcessResult, EmbeddedServerError> =>
   Effect.async<ProcessResult, EmbeddedServerError>((resume) => {
     const child = spawn(file, args, {
       ...(runAs ?? {}),
@@ -56,7 +60,9 @@ const run = (file: string, args: ReadonlyArray<string>, runAs: RunAs): Effect.Ef
     child.once("error", (error) =>
       resume(Effect.fail(new EmbeddedServerError({ reason: `cannot run ${path.basename(file)}: ${error.message}` })))
     )
-    child.once("close", (code) => resume(Effect.succeed({ code: code ?? -1, output: Buffer.concat(chunks).toString("utf8") })))
+    child.once("close", (code) =>
+      resume(Effect.succeed({ code: code ?? -1, output: Buffer.concat(chunks).toString("utf8") }))
+    )
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
@@ -150,7 +156,10 @@ export const initialize = (paths: EmbeddedPaths, runAs: RunAs): Effect.Effect<vo
   })
 
 /** The postmaster's pid when a server is running on the data folder. */
-export const runningPid = (paths: EmbeddedPaths, runAs: RunAs): Effect.Effect<number | undefined, EmbeddedServerError> =>
+export const runningPid = (
+  paths: EmbeddedPaths,
+  runAs: RunAs
+): Effect.Effect<number | undefined, EmbeddedServerError> =>
   Effect.gen(function* () {
     const bin = yield* binaries
     const result = yield* run(bin.pg_ctl, ["status", "-D", paths.dataDir], runAs)

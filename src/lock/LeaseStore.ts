@@ -1,0 +1,51 @@
+/**
+ * Where leases live. Small on purpose: the timing logic (LeaseLock) runs
+ * against this interface, so it can be simulated under `TestClock` with the
+ * in-memory store and run for real with the PostgreSQL one; one contract
+ * suite holds both to the same behaviour. Every time comparison is made by
+ * the store's own clock.
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import { Context, type Duration, type Effect, type Option } from "effect"
+import type { FencedOut, HolderInfo } from "./errors.js"
+
+export interface LeaseRow extends HolderInfo {
+  readonly name: string
+  readonly token: number
+  readonly age: Duration.Duration
+  readonly sinceHeartbeat: Duration.Duration
+  /** Negative once expired. */
+  readonly expiresInMillis: number
+}
+
+export type AcquireResult =
+  { readonly _tag: "Granted"; readonly token: number } | { readonly _tag: "Busy"; readonly current: LeaseRow }
+
+export interface LeaseStoreShape {
+  /** Grants the lease if it is free or expired, with a new, higher token. One atomic step. */
+  readonly tryAcquire: (
+    name: string,
+    holder: HolderInfo,
+    ttl: Duration.Duration
+  ) => Effect.Effect<AcquireResult, SqlError>
+  /** Extends the lease if it is still (holder, token)'s; false when it is not. */
+  readonly renew: (
+    name: string,
+    holder: string,
+    token: number,
+    ttl: Duration.Duration
+  ) => Effect.Effect<boolean, SqlError>
+  /** Removes the lease if it is still (holder, token)'s; false when it is not. */
+  readonly release: (name: string, holder: string, token: number) => Effect.Effect<boolean, SqlError>
+  readonly list: Effect.Effect<ReadonlyArray<LeaseRow>, SqlError>
+  /** Removes the lease whoever holds it (an operator's override); returns what it removed. */
+  readonly forceRelease: (name: string) => Effect.Effect<Option.Option<LeaseRow>, SqlError>
+  /**
+   * Fails with `FencedOut` unless `token` is still the lease's. Run it inside
+   * the data write's transaction: it also makes a takeover wait for that
+   * transaction, so no write of an old holder can commit after a new grant.
+   */
+  readonly fence: (name: string, token: number) => Effect.Effect<void, FencedOut | SqlError>
+}
+
+export class LeaseStore extends Context.Tag("tidemark/LeaseStore")<LeaseStore, LeaseStoreShape>() {}
