@@ -15,7 +15,10 @@ export interface CheckpointStoreShape {
   /** Appends (or re-versions) items; counts the new ones into the op's `banked`. */
   readonly append: (opId: number, items: ReadonlyArray<BankedItem>) => Effect.Effect<void, SqlError>
   /** The banked version of each of `keys` that is banked. Bounded memory: asked per batch. */
-  readonly bankedAmong: (opId: number, keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, string>, SqlError>
+  readonly bankedAmong: (
+    opId: number,
+    keys: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyMap<string, string>, SqlError>
   readonly count: (opId: number) => Effect.Effect<number, SqlError>
 }
 

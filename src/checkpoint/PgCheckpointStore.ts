@@ -37,9 +37,9 @@ export const layer = Layer.effect(
             SELECT key, version FROM tidemark.op_items WHERE op_id = ${opId} AND key = ANY(${keys}::text[])`
         ).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.key, r.version])))),
       count: (opId) =>
-        outsideTransaction(
-          sql<{ n: string }>`SELECT count(*) AS n FROM tidemark.op_items WHERE op_id = ${opId}`
-        ).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)))
+        outsideTransaction(sql<{ n: string }>`SELECT count(*) AS n FROM tidemark.op_items WHERE op_id = ${opId}`).pipe(
+          Effect.map((rows) => Number(rows[0]?.n ?? 0))
+        )
     })
   )
 )

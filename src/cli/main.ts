@@ -17,6 +17,9 @@ import { renderFailure } from "./render.js"
 import { dbCommand } from "./commands/db.js"
 import { lockCommand } from "./commands/lock.js"
 import { migrateCommand } from "./commands/migrate.js"
+import { statusCommand } from "./commands/status.js"
+import { syncCommand } from "./commands/sync.js"
+import { PartialRun } from "./PartialRun.js"
 import { UsageError } from "./UsageError.js"
 
 let receivedSignal: NodeJS.Signals | undefined
@@ -47,7 +50,7 @@ const report = (failure: unknown) =>
 
 const tidemark = Command.make("tidemark").pipe(
   Command.withDescription("Sync folders, git repositories and JSONL logs into PostgreSQL, resumably."),
-  Command.withSubcommands([migrateCommand, dbCommand, lockCommand])
+  Command.withSubcommands([syncCommand, statusCommand, migrateCommand, dbCommand, lockCommand])
 )
 
 const cli = Command.run(tidemark, { name: "tidemark", version: packageVersion })
@@ -57,7 +60,14 @@ const program = cli(process.argv).pipe(
   Effect.catchAll((error) =>
     ValidationError.isValidationError(error)
       ? Effect.succeed<ExitCode>(ExitCode.usage)
-      : Effect.as(report(error), error instanceof UsageError ? ExitCode.usage : ExitCode.failure)
+      : Effect.as(
+          report(error),
+          error instanceof UsageError
+            ? ExitCode.usage
+            : error instanceof PartialRun
+              ? ExitCode.partial
+              : ExitCode.failure
+        )
   ),
   Effect.catchAllDefect((defect) =>
     Effect.as(

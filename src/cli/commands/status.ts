@@ -1,0 +1,111 @@
+import { Command, Options } from "@effect/cli"
+import { Console, Effect } from "effect"
+import { MainDb } from "../../db/Database.js"
+import { dbOptions, withDatabase } from "../DbOptions.js"
+
+interface SourceStatus {
+  readonly id: string
+  readonly kind: string
+  readonly root: string
+  readonly watermark: unknown
+  readonly documents: number
+  readonly lastSync: string | null
+  readonly openOp: {
+    readonly id: number
+    readonly banked: number
+    readonly restarts: number
+    readonly startedAt: string
+  } | null
+  readonly itemErrors: number
+  readonly recentErrors: ReadonlyArray<{ readonly key: string; readonly error: string; readonly attempts: number }>
+  readonly lock: { readonly pid: number; readonly host: string; readonly heartbeatAgeSeconds: number } | null
+}
+
+const statuses = Effect.gen(function* () {
+  const { sql } = yield* MainDb
+  const rows = yield* sql<{
+    id: string
+    kind: string
+    root: string
+    watermark: unknown
+    documents: string
+    last_sync: Date | null
+    op_id: string | null
+    banked: string | null
+    restarts: number | null
+    op_started: Date | null
+    item_errors: string
+    lock_pid: number | null
+    lock_host: string | null
+    heartbeat_age: number | null
+  }>`
+    SELECT s.id, s.kind, s.root, s.watermark,
+           (SELECT count(*) FROM tidemark.documents d WHERE d.source_id = s.id) AS documents,
+           (SELECT max(completed_at) FROM tidemark.ops d WHERE d.source_id = s.id AND d.status = 'done') AS last_sync,
+           o.id AS op_id, o.banked, o.restarts, o.created_at AS op_started,
+           (SELECT count(*) FROM tidemark.item_errors e WHERE e.source_id = s.id) AS item_errors,
+           l.pid AS lock_pid, l.host AS lock_host,
+           extract(epoch FROM now() - l.heartbeat_at)::float8 AS heartbeat_age
+      FROM tidemark.sources s
+      LEFT JOIN tidemark.ops o ON o.source_id = s.id AND o.status = 'open'
+      LEFT JOIN tidemark.locks l ON l.name = 'sync:' || s.id AND l.expires_at > now()
+     ORDER BY s.id`
+  return yield* Effect.forEach(rows, (row) =>
+    Effect.map(
+      sql<{ key: string; error: string; attempts: number }>`
+        SELECT key, error, attempts FROM tidemark.item_errors WHERE source_id = ${row.id} ORDER BY last_at DESC, key LIMIT 10`,
+      (recentErrors): SourceStatus => ({
+        id: row.id,
+        kind: row.kind,
+        root: row.root,
+        watermark: row.watermark,
+        documents: Number(row.documents),
+        lastSync: row.last_sync?.toISOString() ?? null,
+        openOp:
+          row.op_id === null
+            ? null
+            : {
+                id: Number(row.op_id),
+                banked: Number(row.banked),
+                restarts: row.restarts ?? 0,
+                startedAt: row.op_started!.toISOString()
+              },
+        itemErrors: Number(row.item_errors),
+        recentErrors,
+        lock:
+          row.lock_pid === null
+            ? null
+            : { pid: row.lock_pid, host: row.lock_host!, heartbeatAgeSeconds: row.heartbeat_age! }
+      })
+    )
+  )
+})
+
+const asText = (all: ReadonlyArray<SourceStatus>) =>
+  all.length === 0
+    ? "no sources yet: run `tidemark sync PATH`"
+    : all
+        .map((s) =>
+          [
+            `${s.id} (${s.kind} ${s.root})`,
+            `  documents   ${s.documents}`,
+            `  last sync   ${s.lastSync ?? "never completed"}`,
+            `  open op     ${s.openOp === null ? "none" : `op ${s.openOp.id} since ${s.openOp.startedAt}: ${s.openOp.banked} banked, ${s.openOp.restarts} restarts (rerun to continue)`}`,
+            `  running     ${s.lock === null ? "no" : `pid ${s.lock.pid} on ${s.lock.host}, heartbeat ${s.lock.heartbeatAgeSeconds.toFixed(1)}s ago`}`,
+            `  item errors ${s.itemErrors}`,
+            ...s.recentErrors.map(
+              (e) => `    ${JSON.stringify(e.key)}: ${e.error}${e.attempts > 1 ? ` (${e.attempts} attempts)` : ""}`
+            )
+          ].join("\n")
+        )
+        .join("\n\n")
+
+export const statusCommand = Command.make(
+  "status",
+  { ...dbOptions, json: Options.boolean("json").pipe(Options.withDescription("Print JSON.")) },
+  (flags) =>
+    statuses.pipe(
+      Effect.flatMap((all) => Console.log(flags.json ? JSON.stringify(all) : asText(all))),
+      withDatabase(flags)
+    )
+).pipe(Command.withDescription("Per source: documents, last sync, the open op, item errors, who is syncing it now."))

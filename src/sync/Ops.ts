@@ -1,0 +1,79 @@
+/**
+ * Sources and ops in the database. An op is one resumable attempt to bring a
+ * source up to date; at most one is open per source. Every write here is
+ * fenced by the lease, like the data writes.
+ */
+import { Data, Effect } from "effect"
+import { MainDb, transaction } from "../db/Database.js"
+
+export class SourceConflict extends Data.TaggedError("SourceConflict")<{
+  readonly sourceId: string
+  readonly existingRoot: string
+  readonly existingKind: string
+}> {
+  override get message() {
+    return `source ${this.sourceId} already syncs ${this.existingKind} ${this.existingRoot}`
+  }
+  get hint() {
+    return "pick another name with --source"
+  }
+}
+
+export interface OpenOp {
+  readonly id: number
+  readonly banked: number
+  readonly restarts: number
+  readonly resumed: boolean
+}
+
+export const ensureSource = (sourceId: string, kind: string, root: string) =>
+  Effect.flatMap(MainDb, ({ sql }) =>
+    Effect.gen(function* () {
+      const [row] = yield* sql<{ kind: string; root: string }>`
+        INSERT INTO tidemark.sources AS s (id, kind, root) VALUES (${sourceId}, ${kind}, ${root})
+        ON CONFLICT (id) DO UPDATE SET updated_at = now()
+        RETURNING kind, root`
+      if (row !== undefined && (row.kind !== kind || row.root !== root)) {
+        return yield* new SourceConflict({ sourceId, existingRoot: row.root, existingKind: row.kind })
+      }
+    })
+  )
+
+export const openOrResume = <E>(sourceId: string, token: number, fence: Effect.Effect<void, E>) =>
+  Effect.flatMap(MainDb, ({ sql }) =>
+    transaction(sql)(
+      Effect.gen(function* () {
+        yield* fence
+        const [open] = yield* sql<{ id: string; banked: string; restarts: number }>`
+          UPDATE tidemark.ops SET restarts = restarts + 1, fencing_token = ${token}, updated_at = now()
+           WHERE source_id = ${sourceId} AND status = 'open'
+          RETURNING id, banked, restarts`
+        if (open !== undefined) {
+          return {
+            id: Number(open.id),
+            banked: Number(open.banked),
+            restarts: open.restarts,
+            resumed: true
+          } satisfies OpenOp
+        }
+        const [created] = yield* sql<{ id: string }>`
+          INSERT INTO tidemark.ops (source_id, base, target, fencing_token)
+          SELECT ${sourceId}, watermark, '{}'::jsonb, ${token} FROM tidemark.sources WHERE id = ${sourceId}
+          RETURNING id`
+        return { id: Number(created!.id), banked: 0, restarts: 0, resumed: false } satisfies OpenOp
+      })
+    )
+  )
+
+/** Advances the watermark, closes the op and drops its banked items, in one fenced transaction. */
+export const finish = <E>(sourceId: string, opId: number, watermark: unknown, fence: Effect.Effect<void, E>) =>
+  Effect.flatMap(MainDb, ({ sql }) =>
+    transaction(sql)(
+      Effect.gen(function* () {
+        yield* fence
+        yield* sql`UPDATE tidemark.sources SET watermark = ${JSON.stringify(watermark)}::jsonb, updated_at = now() WHERE id = ${sourceId}`
+        yield* sql`UPDATE tidemark.ops SET status = 'done', completed_at = now(), updated_at = now() WHERE id = ${opId}`
+        yield* sql`DELETE FROM tidemark.op_items WHERE op_id = ${opId}`
+      })
+    )
+  )

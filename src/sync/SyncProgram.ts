@@ -1,0 +1,308 @@
+/**
+ * One sync of a source, resumable at every point:
+ *
+ *   lease → open or resume the op → plan (skip what is unchanged or already
+ *   banked, without reading it) → mass-change guard → import with bounded
+ *   concurrency, batch-written under the lease's fence, banked after commit →
+ *   deletions → finish (watermark, close the op, clear its items).
+ *
+ * Transient failures (connection lost, pool exhausted, server restarting)
+ * restart the whole program in the same process; it resumes from what was
+ * written and banked. Per-item problems go to `item_errors` and never stop the
+ * sync; since those items have no current document, every later sync tries
+ * them again.
+ */
+import { Chunk, Data, type Duration, Effect, Either, Ref, Stream } from "effect"
+import * as Checkpoint from "../checkpoint/Checkpoint.js"
+import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
+import { MainDb } from "../db/Database.js"
+import { isTransient, transientRetrySchedule } from "../db/Transient.js"
+import { LeaseLock } from "../lock/LeaseLock.js"
+import { parseDocument } from "../sink/Document.js"
+import { type DocumentRow, type ItemErrorRow, writeBatch } from "../sink/DocumentsSink.js"
+import { ItemProblem, type PlannedItem, type ReadItem, type Source } from "../source/Source.js"
+import * as Ops from "./Ops.js"
+import type { Progress } from "./Progress.js"
+
+export class MassChangeRefused extends Data.TaggedError("MassChangeRefused")<{
+  readonly sourceId: string
+  readonly existing: number
+  readonly imports: number
+  readonly deletes: number
+  readonly limit: number
+}> {
+  override get message() {
+    return this.imports <= this.limit && this.deletes <= this.limit
+      ? `refusing to delete all ${this.deletes} documents of ${this.sourceId}: the source lists nothing`
+      : `refusing to ${this.deletes > this.limit ? `delete ${this.deletes}` : `import ${this.imports}`} of ${this.existing} documents of ${this.sourceId} in one sync (limit ${this.limit})`
+  }
+  get hint() {
+    return "if the folder really changed that much, rerun with --allow-mass-change; an unmounted or emptied folder looks like this too"
+  }
+}
+
+export interface SyncOptions {
+  readonly sourceId: string
+  readonly source: Source
+  readonly concurrency: number
+  readonly dryRun: boolean
+  readonly allowMassChange: boolean
+  readonly wait?: Duration.DurationInput
+  readonly progress: Ref.Ref<Progress>
+  readonly flushPolicy?: Checkpoint.FlushPolicy
+}
+
+export interface SyncSummary {
+  readonly sourceId: string
+  readonly dryRun: boolean
+  readonly opId: number | null
+  readonly resumed: boolean
+  readonly restarts: number
+  readonly seen: number
+  readonly unchanged: number
+  readonly imported: number
+  readonly deleted: number
+  readonly failed: number
+}
+
+const planBatch = 1000
+const writeBatchSize = 200
+const deleteBatch = 1000
+
+/** How many imports or deletions a sync may make without --allow-mass-change. */
+export const massChangeLimit = (existing: number) => Math.max(Math.floor(existing * 0.2), 50)
+
+/**
+ * Too big a change to make without being asked: more than the limit, or a
+ * source that lists nothing at all while documents exist (an unmounted
+ * folder), however few they are.
+ */
+export const isMassChange = (plan: {
+  readonly existing: number
+  readonly seen: number
+  readonly moved: number
+  readonly deletes: ReadonlyArray<string>
+}) => {
+  if (plan.existing === 0) return false
+  const limit = massChangeLimit(plan.existing)
+  return plan.deletes.length > limit || plan.moved > limit || (plan.seen === 0 && plan.deletes.length > 0)
+}
+
+interface Plan {
+  readonly changed: ReadonlyArray<PlannedItem>
+  /**
+   * Of `changed`, the items that are new or whose version moved. The rest are
+   * re-checks (a version stored as unreliable) and retries of failed items:
+   * they do not count toward the mass-change guard.
+   */
+  readonly moved: number
+  readonly problems: ReadonlyArray<ItemProblem>
+  readonly deletes: ReadonlyArray<string>
+  readonly seen: number
+  readonly existing: number
+}
+
+const makePlan = (sourceId: string, source: Source, opId: number | null, progress: Ref.Ref<Progress>) =>
+  Effect.gen(function* () {
+    const { sql } = yield* MainDb
+    const store = yield* CheckpointStore
+    const changed: Array<PlannedItem> = []
+    let moved = 0
+    const problems: Array<ItemProblem> = []
+    const seen = new Set<string>()
+    yield* source.plan.pipe(
+      Stream.grouped(planBatch),
+      Stream.runForEach((chunk) =>
+        Effect.gen(function* () {
+          const items: Array<PlannedItem> = []
+          for (const entry of Chunk.toReadonlyArray(chunk)) {
+            if (entry instanceof ItemProblem) problems.push(entry)
+            else items.push(entry)
+          }
+          const keys = items.map((item) => item.key)
+          for (const key of keys) seen.add(key)
+          const stored = yield* sql<{ key: string; source_version: string | null }>`
+            SELECT key, source_version FROM tidemark.documents
+             WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[])`
+          const storedVersion = new Map(stored.map((row) => [row.key, row.source_version]))
+          const banked = opId === null ? new Map<string, string>() : yield* store.bankedAmong(opId, keys)
+          for (const item of items) {
+            if (storedVersion.get(item.key) !== item.version && banked.get(item.key) !== item.version)
+              changed.push(item)
+          }
+          yield* Ref.update(progress, (p) => ({ ...p, seen: seen.size, toImport: changed.length }))
+        })
+      )
+    )
+    const unlisted = yield* source.unlisted
+    const deletes: Array<string> = []
+    let after = ""
+    for (;;) {
+      const page = yield* sql<{ key: string }>`
+        SELECT key FROM tidemark.documents WHERE source_id = ${sourceId} AND key > ${after} ORDER BY key LIMIT 5000`
+      if (page.length === 0) break
+      for (const { key } of page) {
+        if (!seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix))) deletes.push(key)
+      }
+      after = page[page.length - 1]!.key
+    }
+    const [count] = yield* sql<{
+      n: string
+    }>`SELECT count(*) AS n FROM tidemark.documents WHERE source_id = ${sourceId}`
+    return { changed, moved, problems, deletes, seen: seen.size, existing: Number(count?.n ?? 0) } satisfies Plan
+  })
+
+const toRow = (item: PlannedItem, read: Either.Either<ReadItem, ItemProblem>) =>
+  Either.flatMap(read, (content) =>
+    Either.map(
+      Either.mapLeft(
+        parseDocument(content.key, content.content),
+        (reason) => new ItemProblem({ key: item.key, reason })
+      ),
+      (parsed): DocumentRow => ({
+        key: content.key,
+        version: content.version,
+        sourceVersion: content.version,
+        size: content.size,
+        mtime: content.mtime,
+        content: content.content,
+        frontmatter: parsed.frontmatter,
+        title: parsed.title
+      })
+    )
+  )
+
+const syncUnderLease = (options: SyncOptions) =>
+  Effect.gen(function* () {
+    const lock = yield* LeaseLock
+    const { sourceId, source, progress } = options
+    return yield* lock.withLease(
+      `sync:${sourceId}`,
+      (lease) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            yield* Ops.ensureSource(sourceId, source.kind, source.root)
+            const op = yield* Ops.openOrResume(sourceId, lease.token, lease.fence)
+            yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "planning", restarts: op.restarts }))
+            const checkpoint = yield* Checkpoint.make(op.id, op.banked, options.flushPolicy)
+            const plan = yield* makePlan(sourceId, source, op.id, progress)
+            const limit = massChangeLimit(plan.existing)
+            if (!options.allowMassChange && isMassChange(plan)) {
+              return yield* new MassChangeRefused({
+                sourceId,
+                existing: plan.existing,
+                imports: plan.moved,
+                deletes: plan.deletes.length,
+                limit
+              })
+            }
+            yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "importing", toImport: plan.changed.length }))
+
+            const bankAll = (rows: ReadonlyArray<{ readonly key: string; readonly version: string }>) =>
+              Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true })
+
+            const importAll = Stream.fromIterable(plan.changed).pipe(
+              Stream.mapEffect((item) => Effect.map(Effect.either(source.read(item)), (read) => ({ item, read })), {
+                concurrency: options.concurrency
+              }),
+              Stream.groupedWithin(writeBatchSize, "1 second"),
+              Stream.runForEach((chunk) =>
+                Effect.gen(function* () {
+                  const upserts: Array<DocumentRow> = []
+                  const errors: Array<ItemErrorRow> = []
+                  const banked: Array<{ key: string; version: string }> = []
+                  for (const { item, read } of Chunk.toReadonlyArray(chunk)) {
+                    const row = toRow(item, read)
+                    if (Either.isRight(row)) upserts.push(row.right)
+                    else errors.push({ key: item.key, version: item.version, error: row.left.reason })
+                    banked.push({ key: item.key, version: Either.isRight(row) ? row.right.version : item.version })
+                  }
+                  yield* writeBatch(sourceId, { upserts, deletes: [], errors }, lease.fence)
+                  yield* bankAll(banked)
+                  const bytes = upserts.reduce((sum, d) => sum + d.size, 0)
+                  yield* Ref.update(progress, (p) => ({
+                    ...p,
+                    imported: p.imported + upserts.length,
+                    failed: p.failed + errors.length,
+                    bytes: p.bytes + bytes,
+                    banked: p.banked + banked.length
+                  }))
+                })
+              )
+            )
+            const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
+            const work = Effect.gen(function* () {
+              if (planErrors.length > 0) {
+                yield* writeBatch(sourceId, { upserts: [], deletes: [], errors: planErrors }, lease.fence)
+                yield* Ref.update(progress, (p) => ({ ...p, failed: p.failed + planErrors.length }))
+              }
+              yield* importAll
+              yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "deleting" }))
+              for (let i = 0; i < plan.deletes.length; i += deleteBatch) {
+                const keys = plan.deletes.slice(i, i + deleteBatch)
+                yield* writeBatch(sourceId, { upserts: [], deletes: keys, errors: [] }, lease.fence)
+                yield* bankAll(keys.map((key) => ({ key, version: "deleted" })))
+                yield* Ref.update(progress, (p) => ({
+                  ...p,
+                  deleted: p.deleted + keys.length,
+                  banked: p.banked + keys.length
+                }))
+              }
+            })
+            yield* Effect.raceFirst(work, checkpoint.failed)
+            yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
+            yield* Ops.finish(sourceId, op.id, { kind: source.kind, syncedOp: op.id }, lease.fence)
+            const final = yield* Ref.get(progress)
+            return {
+              sourceId,
+              dryRun: false,
+              opId: op.id,
+              resumed: op.resumed,
+              restarts: op.restarts,
+              seen: plan.seen,
+              unchanged: plan.seen - plan.changed.length,
+              imported: final.imported,
+              deleted: final.deleted,
+              failed: final.failed
+            } satisfies SyncSummary
+          })
+        ),
+      options.wait === undefined ? {} : { wait: options.wait }
+    )
+  })
+
+/** The plan's counts, with nothing written and no lease taken. */
+const dryRun = (options: SyncOptions) =>
+  Effect.map(
+    makePlan(options.sourceId, options.source, null, options.progress),
+    (plan) =>
+      ({
+        sourceId: options.sourceId,
+        dryRun: true,
+        opId: null,
+        resumed: false,
+        restarts: 0,
+        seen: plan.seen,
+        unchanged: plan.seen - plan.changed.length,
+        imported: plan.changed.length,
+        deleted: plan.deletes.length,
+        failed: plan.problems.length
+      }) satisfies SyncSummary
+  )
+
+export const run = Effect.fn("SyncProgram.run")(function* (options: SyncOptions) {
+  if (options.dryRun) return yield* dryRun(options)
+  return yield* syncUnderLease(options).pipe(
+    Effect.tapError((error) =>
+      isTransient(error)
+        ? Effect.zipRight(
+            Ref.update(options.progress, (p) => ({ ...p, retries: p.retries + 1 })),
+            Effect.logWarning(
+              `sync interrupted by a transient failure, resuming: ${String((error as Error).message ?? error)}`
+            )
+          )
+        : Effect.void
+    ),
+    Effect.retry(transientRetrySchedule())
+  )
+})
