@@ -19,9 +19,19 @@ import * as LeaseLockModule from "../src/lock/LeaseLock.js"
 import { LeaseStore } from "../src/lock/LeaseStore.js"
 import * as MemoryLeaseStore from "../src/lock/MemoryLeaseStore.js"
 import * as PgLeaseStore from "../src/lock/PgLeaseStore.js"
-import { Advance, leaseLockBehaviour, leaseStoreContract, leaseWaitBehaviour } from "./support/leaseContract.js"
+import { spawnSync } from "node:child_process"
+import {
+  abandonedLeaseBehaviour,
+  Advance,
+  leaseLockBehaviour,
+  leaseStoreContract,
+  leaseWaitBehaviour
+} from "./support/leaseContract.js"
 import { makeProbe, probed } from "./support/LeaseStoreProbe.js"
 import * as TestDatabase from "./support/TestDatabase.js"
+
+/** The pid of a process that has exited. */
+const deadPid = spawnSync(process.execPath, ["-e", "0"]).pid
 
 const memory = Layer.merge(
   MemoryLeaseStore.layer,
@@ -51,6 +61,7 @@ describe("in-memory lease store (TestClock)", () => {
     describe("store contract", () => leaseStoreContract(it, provide))
     describe("lease lock", () => leaseLockBehaviour(it, provide))
     describe("waiting", () => leaseWaitBehaviour(it, provide))
+    describe("abandoned leases", () => abandonedLeaseBehaviour(it, provide, deadPid))
   })
 })
 
@@ -61,6 +72,7 @@ layer(TestDatabase.layer("lease_store"), { excludeTestServices: true })("Postgre
   // The lease logic's own timing runs on TestClock; the store is real.
   describe("lease lock", () =>
     leaseLockBehaviour(it, (self) => provide(self).pipe(Effect.provide(TestContext.TestContext))))
+  describe("abandoned leases", () => abandonedLeaseBehaviour(it, provide, deadPid))
 })
 
 const waitUntil = <E, R>(condition: Effect.Effect<boolean, E, R>) =>

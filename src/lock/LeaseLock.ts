@@ -16,6 +16,7 @@ import { Clock, Context, Deferred, Duration, Effect, Either, Layer, Option, Sche
 import { retryTransient } from "../db/Transient.js"
 import { type FencedOut, type HolderInfo, LockBusy, LockLost } from "./errors.js"
 import { LeaseStore, type LeaseRow } from "./LeaseStore.js"
+import { holderId, isAbandonedLocally } from "./localHolder.js"
 import { deadlinePassed, defaultTimings, type LeaseTimings, timeLeft } from "./LeaseTimings.js"
 
 export interface Lease {
@@ -51,7 +52,7 @@ export class LeaseLock extends Context.Tag("tidemark/LeaseLock")<
 >() {}
 
 const newHolder = (): HolderInfo => ({
-  holder: `${os.hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`,
+  holder: holderId(process.pid, randomBytes(6).toString("hex")),
   host: os.hostname(),
   pid: process.pid
 })
@@ -75,6 +76,13 @@ export const make = Effect.gen(function* () {
       const result = yield* store.tryAcquire(name, holder, timings.ttl).pipe(retryTransient())
       if (result._tag === "Busy") {
         const { current } = result
+        if (isAbandonedLocally(current.holder, current.pid)) {
+          const taken = yield* store.takeOver(name, current, holder, timings.ttl).pipe(retryTransient())
+          if (Option.isSome(taken)) {
+            yield* Effect.logInfo(`took over lease ${name} from pid ${current.pid}, which no longer exists`)
+            return { token: taken.value, grantedAt: sentAt }
+          }
+        }
         return yield* new LockBusy({
           name,
           holder: current.holder,

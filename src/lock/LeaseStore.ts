@@ -28,6 +28,16 @@ export interface LeaseStoreShape {
     holder: HolderInfo,
     ttl: Duration.Duration
   ) => Effect.Effect<AcquireResult, SqlError>
+  /**
+   * Grants the lease to `holder` with a new token if it is still exactly
+   * (`from.holder`, `from.token`)'s, expired or not: for a holder known to be dead.
+   */
+  readonly takeOver: (
+    name: string,
+    from: { readonly holder: string; readonly token: number },
+    holder: HolderInfo,
+    ttl: Duration.Duration
+  ) => Effect.Effect<Option.Option<number>, SqlError>
   /** Extends the lease if it is still (holder, token)'s; false when it is not. */
   readonly renew: (
     name: string,

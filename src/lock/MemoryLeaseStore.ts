@@ -44,6 +44,18 @@ export const layer: Layer.Layer<LeaseStore> = Layer.effect(
           yield* Ref.update(leases, (map) => new Map(map).set(name, lease))
           return { _tag: "Granted", token } as const
         }),
+      takeOver: (name, from, holder, ttl) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const existing = (yield* Ref.get(leases)).get(name)
+          if (existing === undefined || existing.holder !== from.holder || existing.token !== from.token) {
+            return Option.none()
+          }
+          const token = yield* Ref.updateAndGet(lastToken, (n) => n + 1)
+          const lease = { ...holder, token, acquiredAt: now, heartbeatAt: now, expiresAt: now + Duration.toMillis(ttl) }
+          yield* Ref.update(leases, (map) => new Map(map).set(name, lease))
+          return Option.some(token)
+        }),
       renew: (name, holder, token, ttl) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis

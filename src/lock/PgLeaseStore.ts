@@ -71,6 +71,17 @@ export const layer = Layer.effect(
         }
       })
 
+    const takeOver: LeaseStore["Type"]["takeOver"] = (name, from, holder, ttl) =>
+      direct(
+        (sql) => sql<{ token: string }>`
+          UPDATE tidemark.locks
+             SET holder = ${holder.holder}, host = ${holder.host}, pid = ${holder.pid},
+                 token = nextval('tidemark.lock_token_seq'), acquired_at = now(), heartbeat_at = now(),
+                 expires_at = now() + ${Duration.toMillis(ttl)} * interval '1 millisecond'
+           WHERE name = ${name} AND holder = ${from.holder} AND token = ${from.token}
+          RETURNING token`
+      ).pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => Number(row.token))))
+
     const renew: LeaseStore["Type"]["renew"] = (name, holder, token, ttl) =>
       direct(
         (sql) => sql`
@@ -103,6 +114,6 @@ export const layer = Layer.effect(
         })
       )
 
-    return LeaseStore.of({ tryAcquire, renew, release, list, forceRelease, fence })
+    return LeaseStore.of({ tryAcquire, takeOver, renew, release, list, forceRelease, fence })
   })
 )

@@ -9,6 +9,7 @@
  * next time. Folders that cannot be listed are reported, and nothing under
  * them may be deleted.
  */
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import picomatch from "picomatch"
@@ -39,12 +40,21 @@ const errorText = (cause: unknown) => {
       : (error.message ?? String(cause))
 }
 
+/** Glob matching that also works on names containing a newline (picomatch's `.` does not match one). */
+const matcher = (globs: ReadonlyArray<string>) => {
+  const patterns = globs.map((glob) => {
+    const re = picomatch.makeRe(glob, { dot: true })
+    return new RegExp(re.source, `${re.flags}s`)
+  })
+  return (key: string) => patterns.some((re) => re.test(key))
+}
+
 export const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
 
 export const make = (root: string, options: DirOptions = defaultDirOptions): Source => {
   const absoluteRoot = path.resolve(root)
-  const included = picomatch([...options.include], { dot: true })
-  const excluded = picomatch([...options.exclude], { dot: true })
+  const included = matcher(options.include)
+  const excluded = matcher(options.exclude)
   const unlisted: Array<string> = []
 
   async function* walk(dir: string, prefix: string): AsyncGenerator<PlannedItem | ItemProblem> {
@@ -107,6 +117,7 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
         content,
         size: bytes.length,
         mtime: new Date(Number(stat.mtimeMs)),
+        contentHash: createHash("sha256").update(bytes).digest("hex"),
         version: mtimeMicros + racyWindowMicros > readAtMicros ? `${version}:racy` : version
       }
     })

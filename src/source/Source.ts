@@ -21,7 +21,9 @@ export interface ReadItem {
   readonly content: string
   readonly size: number
   readonly mtime: Date | null
-  /** The version to store: may differ from the planned one (it can be marked unreliable). */
+  /** sha256 of the content, hex. */
+  readonly contentHash: string
+  /** The source version to store: may differ from the planned one (it can be marked unreliable). */
   readonly version: string
 }
 

@@ -5,6 +5,8 @@ export interface Progress {
   readonly seen: number
   /** Items the plan found changed (to read and write). */
   readonly toImport: number
+  /** Items whose content was read. */
+  readonly read: number
   readonly imported: number
   readonly failed: number
   readonly deleted: number
@@ -20,6 +22,7 @@ export const initialProgress: Progress = {
   phase: "starting",
   seen: 0,
   toImport: 0,
+  read: 0,
   imported: 0,
   failed: 0,
   deleted: 0,

@@ -60,6 +60,8 @@ export interface SyncSummary {
   readonly restarts: number
   readonly seen: number
   readonly unchanged: number
+  /** Items whose content was read (in this process, retries included). */
+  readonly read: number
   readonly imported: number
   readonly deleted: number
   readonly failed: number
@@ -161,7 +163,7 @@ const toRow = (item: PlannedItem, read: Either.Either<ReadItem, ItemProblem>) =>
       ),
       (parsed): DocumentRow => ({
         key: content.key,
-        version: content.version,
+        version: content.contentHash,
         sourceVersion: content.version,
         size: content.size,
         mtime: content.mtime,
@@ -211,17 +213,23 @@ const syncUnderLease = (options: SyncOptions) =>
                   const upserts: Array<DocumentRow> = []
                   const errors: Array<ItemErrorRow> = []
                   const banked: Array<{ key: string; version: string }> = []
+                  let readCount = 0
                   for (const { item, read } of Chunk.toReadonlyArray(chunk)) {
+                    if (Either.isRight(read)) readCount++
                     const row = toRow(item, read)
                     if (Either.isRight(row)) upserts.push(row.right)
                     else errors.push({ key: item.key, version: item.version, error: row.left.reason })
-                    banked.push({ key: item.key, version: Either.isRight(row) ? row.right.version : item.version })
+                    banked.push({
+                      key: item.key,
+                      version: Either.isRight(row) ? row.right.sourceVersion : item.version
+                    })
                   }
                   yield* writeBatch(sourceId, { upserts, deletes: [], errors }, lease.fence)
                   yield* bankAll(banked)
                   const bytes = upserts.reduce((sum, d) => sum + d.size, 0)
                   yield* Ref.update(progress, (p) => ({
                     ...p,
+                    read: p.read + readCount,
                     imported: p.imported + upserts.length,
                     failed: p.failed + errors.length,
                     bytes: p.bytes + bytes,
@@ -261,6 +269,7 @@ const syncUnderLease = (options: SyncOptions) =>
               restarts: op.restarts,
               seen: plan.seen,
               unchanged: plan.seen - plan.changed.length,
+              read: final.read,
               imported: final.imported,
               deleted: final.deleted,
               failed: final.failed
@@ -284,6 +293,7 @@ const dryRun = (options: SyncOptions) =>
         restarts: 0,
         seen: plan.seen,
         unchanged: plan.seen - plan.changed.length,
+        read: 0,
         imported: plan.changed.length,
         deleted: plan.deletes.length,
         failed: plan.problems.length

@@ -41,12 +41,18 @@ export interface Child {
   readonly finished: Promise<Finished>
 }
 
+export interface RunAs {
+  readonly uid: number
+  readonly gid: number
+}
+
 export const start = (
   file: string,
   args: ReadonlyArray<string>,
-  env: Record<string, string | undefined> = {}
+  env: Record<string, string | undefined> = {},
+  runAs?: RunAs
 ): Child => {
-  const child = spawn(process.execPath, [file, ...args], { env: childEnv(env), cwd: repoRoot })
+  const child = spawn(process.execPath, [file, ...args], { env: childEnv(env), cwd: repoRoot, ...runAs })
   let stdout = ""
   let stderr = ""
   const lines: Array<string> = []
@@ -80,11 +86,33 @@ export const start = (
   }
 }
 
-export const tidemark = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): Child =>
-  start(cliBin, args, env)
+export const tidemark = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {},
+  runAs?: RunAs
+): Child => start(cliBin, args, env, runAs)
 
-export const run = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): Promise<Finished> =>
-  tidemark(args, env).finished
+export const run = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string | undefined> = {},
+  runAs?: RunAs
+): Promise<Finished> => tidemark(args, env, runAs).finished
+
+/**
+ * An unprivileged user to run the CLI as when the tests run as root (to whom
+ * every file is readable): the `postgres` user, which the embedded server
+ * already runs as and which can reach its socket.
+ */
+export const unprivileged = (): RunAs | undefined => {
+  if (process.getuid?.() !== 0) return undefined
+  const line = fs
+    .readFileSync("/etc/passwd", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("postgres:"))
+  if (line === undefined) throw new Error("running as root, but there is no postgres user")
+  const [, , uid, gid] = line.split(":")
+  return { uid: Number(uid), gid: Number(gid) }
+}
 
 /** A fresh embedded-server home. */
 export const freshHome = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-home-"))

@@ -26,6 +26,7 @@ import type { HolderInfo } from "../../src/lock/errors.js"
 import { LeaseLock } from "../../src/lock/LeaseLock.js"
 import * as LeaseLockModule from "../../src/lock/LeaseLock.js"
 import { LeaseStore } from "../../src/lock/LeaseStore.js"
+import { holderId } from "../../src/lock/localHolder.js"
 import { defaultTimings } from "../../src/lock/LeaseTimings.js"
 import { makeProbe, probed } from "./LeaseStoreProbe.js"
 
@@ -157,6 +158,22 @@ export const leaseStoreContract = <R>(it: Vitest.MethodsNonLive<R, boolean>, pro
     )
   )
 
+  it.effect("a takeover of a known holder's lease succeeds only while it is still exactly that holder's", () =>
+    provide(
+      Effect.gen(function* () {
+        const store = yield* LeaseStore
+        const name = uniqueName("takeover-known")
+        const token = yield* granted(name, holder("a"))
+        const stale = { holder: "holder-a", token: token - 1 }
+        expect(Option.isNone(yield* store.takeOver(name, stale, holder("b"), ttl))).toBe(true)
+        const next = Option.getOrThrow(yield* store.takeOver(name, { holder: "holder-a", token }, holder("b"), ttl))
+        expect(next).toBeGreaterThan(token)
+        expect(Option.isNone(yield* store.takeOver(name, { holder: "holder-a", token }, holder("c"), ttl))).toBe(true)
+        expect((yield* busy(name, holder("d")))?.holder).toBe("holder-b")
+      })
+    )
+  )
+
   it.effect("lists leases with their ages, and an operator can force one out", () =>
     provide(
       Effect.gen(function* () {
@@ -273,6 +290,43 @@ export const leaseLockBehaviour = <R>(it: Vitest.MethodsNonLive<R, boolean>, pro
         expect(failureOf(exit)).toMatchObject({ _tag: "LockLost", name, reason: "taken-over" })
         // Closing the lost lease's scope removed nothing: the rival still holds it.
         expect((yield* busy(name, holder("third")))?.holder).toBe("holder-rival")
+      })
+    )
+  )
+}
+
+/**
+ * A lease left by a process of this machine that no longer exists is taken
+ * over at once; one held by another machine's process waits for its expiry.
+ */
+export const abandonedLeaseBehaviour = <R>(
+  it: Vitest.MethodsNonLive<R, boolean>,
+  provide: Provide<R>,
+  deadPid: number
+) => {
+  const probing = withProbe(provide)
+
+  it.effect("a lease abandoned by a dead local process is taken over at once", () =>
+    probing(() =>
+      Effect.gen(function* () {
+        const lock = yield* LeaseLock
+        const name = uniqueName("abandoned")
+        const dead = { holder: holderId(deadPid, "gone"), host: "this-host", pid: deadPid }
+        const old = yield* granted(name, dead)
+        const token = yield* lock.withLease(name, (lease) => Effect.succeed(lease.token))
+        expect(token).toBeGreaterThan(old)
+      })
+    )
+  )
+
+  it.effect("a lease held by another machine's process is not taken over before it expires", () =>
+    probing(() =>
+      Effect.gen(function* () {
+        const lock = yield* LeaseLock
+        const name = uniqueName("remote")
+        yield* granted(name, { holder: `another-node:${deadPid}:x`, host: "elsewhere", pid: deadPid })
+        const refused = yield* Effect.flip(lock.withLease(name, () => Effect.void))
+        expect(refused).toMatchObject({ _tag: "LockBusy", host: "elsewhere" })
       })
     )
   )

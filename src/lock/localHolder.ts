@@ -1,0 +1,49 @@
+/**
+ * Recognising a lease abandoned by a dead process on this very machine.
+ *
+ * A holder id starts with this machine's node id: a hash of the hostname, the
+ * kernel's boot id and the pid namespace, so that a pid in the id means the
+ * same process to every process that shares the node id. If that pid no
+ * longer exists, the lease is provably abandoned and may be taken over at
+ * once instead of after its ttl. A recycled pid only makes us wait (safe);
+ * a holder on another machine is always left to expire.
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+
+const readOrEmpty = (file: string) => {
+  try {
+    return fs.readFileSync(file, "utf8").trim()
+  } catch {
+    return ""
+  }
+}
+
+const pidNamespace = () => {
+  try {
+    return fs.readlinkSync("/proc/self/ns/pid")
+  } catch {
+    return ""
+  }
+}
+
+export const localNode: string = createHash("sha256")
+  .update([os.hostname(), readOrEmpty("/proc/sys/kernel/random/boot_id"), pidNamespace()].join("\0"))
+  .digest("hex")
+  .slice(0, 12)
+
+const isRunning = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+export const holderId = (pid: number, nonce: string) => `${localNode}:${pid}:${nonce}`
+
+/** Whether `holder` names a process of this machine that no longer exists. */
+export const isAbandonedLocally = (holder: string, pid: number): boolean =>
+  holder.startsWith(`${localNode}:${pid}:`) && pid !== process.pid && !isRunning(pid)

@@ -1,0 +1,300 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Cli from "./support/cli.js"
+import * as Folder from "./support/folder.js"
+import * as TestDatabase from "./support/TestDatabase.js"
+
+interface Summary {
+  readonly sourceId: string
+  readonly seen: number
+  readonly unchanged: number
+  readonly read: number
+  readonly imported: number
+  readonly deleted: number
+  readonly failed: number
+  readonly resumed: boolean
+}
+
+describe("tidemark sync (real CLI, real PostgreSQL)", () => {
+  let url: string
+  const env = () => ({ DATABASE_URL: url })
+  const sync = async (root: string, ...args: Array<string>) => syncAs(undefined, root, ...args)
+  const syncAs = async (runAs: Cli.RunAs | undefined, root: string, ...args: Array<string>) => {
+    const result = await Cli.run(["sync", root, "--json", ...args], env(), runAs)
+    return { ...result, summary: result.code === 0 ? (JSON.parse(result.stdout) as Summary) : undefined }
+  }
+  const stored = (root: string) => Folder.storedDocuments(url, root)
+  const documentCount = async (root: string) =>
+    Number(
+      (
+        await Folder.query<{ n: string }>(url, "SELECT count(*) AS n FROM tidemark.documents WHERE source_id = $1", [
+          root
+        ])
+      )[0]!.n
+    )
+  const openOp = async (root: string) =>
+    (
+      await Folder.query<{ id: string; banked: string; restarts: number }>(
+        url,
+        "SELECT id, banked, restarts FROM tidemark.ops WHERE source_id = $1 AND status = 'open'",
+        [root]
+      )
+    )[0]
+
+  beforeAll(async () => {
+    url = await TestDatabase.createDatabase("sync")
+    const migrated = await Cli.run(["migrate"], env())
+    expect(migrated.code, migrated.stderr).toBe(0)
+  })
+  afterAll(() => TestDatabase.dropDatabase(url))
+
+  it("imports a folder of 3000 files; a second sync reads and writes nothing", async () => {
+    const root = Folder.makeFolder(Folder.notes(3000))
+    const first = await sync(root)
+    expect(first.code, first.stderr).toBe(0)
+    expect(first.summary).toMatchObject({ seen: 3000, imported: 3000, failed: 0, deleted: 0 })
+    expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
+    const [before] = await Folder.query<{ at: Date }>(
+      url,
+      "SELECT max(imported_at) AS at FROM tidemark.documents WHERE source_id = $1",
+      [root]
+    )
+
+    const second = await sync(root)
+    expect(second.summary).toMatchObject({ seen: 3000, unchanged: 3000, read: 0, imported: 0, deleted: 0 })
+    const [after] = await Folder.query<{ at: Date }>(
+      url,
+      "SELECT max(imported_at) AS at FROM tidemark.documents WHERE source_id = $1",
+      [root]
+    )
+    expect(after!.at).toEqual(before!.at)
+    expect(await openOp(root)).toBeUndefined()
+  })
+
+  it("picks up changes, additions, deletions and renames", async () => {
+    const root = Folder.makeFolder(Folder.notes(100))
+    expect((await sync(root)).code).toBe(0)
+    Folder.writeFiles(root, {
+      "d1/note-1.md": "# Changed one\n",
+      "d2/note-2.md": "# Changed two\n",
+      "new/added.md": "---\ntitle: Added\n---\nbody\n",
+      "new/other.txt": "plain text"
+    })
+    fs.rmSync(path.join(root, "d3", "note-3.md"))
+    fs.renameSync(path.join(root, "d4", "note-4.md"), path.join(root, "d4", "renamed.md"))
+    const result = await sync(root)
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.summary).toMatchObject({ imported: 5, deleted: 2, unchanged: 96, failed: 0 })
+    expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
+    const [added] = await Folder.query<{ title: string; frontmatter: unknown }>(
+      url,
+      "SELECT title, frontmatter FROM tidemark.documents WHERE source_id = $1 AND key = 'new/added.md'",
+      [root]
+    )
+    expect(added).toEqual({ title: "Added", frontmatter: { title: "Added" } })
+  })
+
+  it("--dry-run prints the plan's counts and writes nothing", async () => {
+    const root = Folder.makeFolder(Folder.notes(30))
+    const result = await sync(root, "--dry-run")
+    expect(result.summary).toMatchObject({ imported: 30, deleted: 0 })
+    expect(await documentCount(root)).toBe(0)
+  })
+
+  it("records each bad item with its reason, imports the rest, and picks up fixes on the next sync", async () => {
+    const root = Folder.makeFolder({
+      "good.md": "# Good\n",
+      "binary.png": Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x01]),
+      "latin1.txt": Buffer.from([0x63, 0x61, 0x66, 0xe9]),
+      "huge.md": "x".repeat(2 * 1024 * 1024),
+      "broken.md": "---\ntitle: [unclosed\n---\nbody\n",
+      "unclosed.md": "---\ntitle: never closed\n",
+      "with space.md": "# Space\n",
+      'quote\'s "double".md': "# Quotes\n",
+      "back\\slash.md": "# Backslash\n",
+      "new\nline.md": "# Newline\n",
+      "日本語のノート.md": "# 日本語\n",
+      "emoji 🎉.md": "# Emoji\n",
+      "sql'; DROP TABLE tidemark.documents; --.md": "'; DROP TABLE tidemark.documents; --\n",
+      "locked/secret.md": "# Locked folder\n",
+      "unreadable.md": "# Unreadable\n"
+    })
+    fs.chmodSync(path.join(root, "unreadable.md"), 0o000)
+    // As root every file is readable: the CLI then runs as an ordinary user.
+    const user = Cli.unprivileged()
+    const result = await syncAs(user, root, "--max-size-mb", "1")
+    expect(result.code, result.stderr).toBe(0)
+    const errors = Object.fromEntries(
+      (
+        await Folder.query<{ key: string; error: string }>(
+          url,
+          "SELECT key, error FROM tidemark.item_errors WHERE source_id = $1",
+          [root]
+        )
+      ).map((r) => [r.key, r.error])
+    )
+    expect(errors["binary.png"]).toContain("binary")
+    expect(errors["latin1.txt"]).toContain("UTF-8")
+    expect(errors["huge.md"]).toContain("larger than the 1 MiB limit")
+    expect(errors["broken.md"]).toContain("broken frontmatter")
+    expect(errors["unclosed.md"]).toContain("never closed")
+    expect(errors["unreadable.md"]).toContain("permission denied")
+    const docs = await stored(root)
+    for (const key of [
+      "good.md",
+      "with space.md",
+      'quote\'s "double".md',
+      "back\\slash.md",
+      "new\nline.md",
+      "日本語のノート.md",
+      "emoji 🎉.md",
+      "sql'; DROP TABLE tidemark.documents; --.md"
+    ]) {
+      expect(docs[key], key).toBe(Folder.sha256(fs.readFileSync(path.join(root, key))))
+    }
+    const [sqlDoc] = await Folder.query<{ content: string }>(
+      url,
+      "SELECT content FROM tidemark.documents WHERE source_id = $1 AND key LIKE 'sql%'",
+      [root]
+    )
+    expect(sqlDoc!.content).toBe("'; DROP TABLE tidemark.documents; --\n")
+
+    // Fix one file; make a folder unreadable: what is under it must not be deleted.
+    Folder.writeFiles(root, { "broken.md": "---\ntitle: Fixed\n---\nbody\n" })
+    fs.chmodSync(path.join(root, "locked"), 0o000)
+    const again = await syncAs(user, root, "--max-size-mb", "1")
+    expect(again.code, again.stderr).toBe(0)
+    const after = Object.fromEntries(
+      (
+        await Folder.query<{ key: string; error: string }>(
+          url,
+          "SELECT key, error FROM tidemark.item_errors WHERE source_id = $1",
+          [root]
+        )
+      ).map((r) => [r.key, r.error])
+    )
+    expect(after["broken.md"]).toBeUndefined()
+    expect((await stored(root))["broken.md"]).toBe(Folder.sha256(fs.readFileSync(path.join(root, "broken.md"))))
+    if (user !== undefined || process.getuid?.() !== 0) {
+      expect(after["locked/"]).toContain("folder not readable")
+      expect((await stored(root))["locked/secret.md"]).toBeDefined()
+    }
+    fs.chmodSync(path.join(root, "locked"), 0o755)
+  })
+
+  it("refuses to empty a source or delete most of it without --allow-mass-change", async () => {
+    const small = Folder.makeFolder(Folder.notes(10))
+    const large = Folder.makeFolder(Folder.notes(300))
+    for (const root of [small, large]) expect((await sync(root)).code).toBe(0)
+
+    fs.rmSync(path.join(small), { recursive: true })
+    fs.mkdirSync(small)
+    const emptied = await sync(small)
+    expect(emptied.code).toBe(1)
+    expect(emptied.stderr).toContain("refusing to delete all 10 documents")
+    expect(await documentCount(small)).toBe(10)
+
+    for (let i = 0; i < 100; i++) fs.rmSync(path.join(large, `d${i % 20}`, `note-${i}.md`))
+    const most = await sync(large)
+    expect(most.code).toBe(1)
+    expect(most.stderr).toMatch(/refusing to delete 100 of 300 documents .* \(limit 60\)/)
+    expect(await documentCount(large)).toBe(300)
+
+    const allowed = await sync(large, "--allow-mass-change")
+    expect(allowed.summary).toMatchObject({ deleted: 100 })
+    expect(await stored(large)).toEqual(Folder.expectedDocuments(large))
+  })
+
+  it("skips with exit 0 while another process syncs the same source", async () => {
+    const root = Folder.makeFolder(Folder.notes(5))
+    const holder = Cli.start(path.join(Cli.repoRoot, "test", "fixtures", "lease-worker.mjs"), [], {
+      DATABASE_URL: url,
+      LEASE_NAME: `sync:${root}`
+    })
+    await holder.line(/"acquired"/)
+    const skipped = await sync(root)
+    expect(skipped.code).toBe(0)
+    expect(JSON.parse(skipped.stdout)).toMatchObject({
+      skipped: true,
+      reason: "already running",
+      holderPid: holder.process.pid
+    })
+    holder.process.kill("SIGTERM")
+    await holder.finished
+    expect((await sync(root)).summary).toMatchObject({ imported: 5 })
+  })
+
+  it("--timeout stops with exit 75 and the banked count; a rerun finishes", async () => {
+    const root = Folder.makeFolder(Folder.notes(3000))
+    const partial = await Cli.run(["sync", root, "--timeout", "1200ms", "--concurrency", "1"], env())
+    expect(partial.code, partial.stderr).toBe(75)
+    const banked = Number(/partial: .*; (\d+) items banked, rerun to continue/.exec(partial.stderr)?.[1])
+    expect(banked).toBeGreaterThan(0)
+    expect(banked).toBeLessThan(3000)
+    // The final flush ran before the lease was released: everything written is banked.
+    const op = await openOp(root)
+    expect(Number(op!.banked)).toBe(await documentCount(root))
+    const rest = await sync(root)
+    expect(rest.code, rest.stderr).toBe(0)
+    expect(rest.summary).toMatchObject({ resumed: true, imported: 3000 - banked })
+    expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
+  })
+
+  it("SIGTERM mid-sync exits 143 after the final flush and releases the lease at once", async () => {
+    const root = Folder.makeFolder(Folder.notes(3000))
+    const child = Cli.tidemark(["sync", root, "--json", "--concurrency", "1"], env())
+    // Wait until imports are under way.
+    for (;;) {
+      if ((await documentCount(root)) > 200) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    child.process.kill("SIGTERM")
+    const stopped = await child.finished
+    expect(stopped.code).toBe(143)
+    expect(stopped.stderr).toMatch(/interrupted: \d+ items banked, rerun to continue/)
+    const written = await documentCount(root)
+    expect(written).toBeLessThan(3000)
+    expect(Number((await openOp(root))!.banked)).toBe(written)
+    // No "already running": the lease was released, not left to expire.
+    const rest = await sync(root)
+    expect(rest.code, rest.stderr).toBe(0)
+    expect(rest.summary).toMatchObject({ resumed: true, imported: 3000 - written })
+    expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
+  })
+
+  it("converges through 20 SIGKILLs at random moments, never re-reading what was written", async () => {
+    const root = Folder.makeFolder(Folder.notes(3000))
+    let kills = 0
+    let added = 0
+    while (kills < 20) {
+      const before = await documentCount(root)
+      const child = Cli.tidemark(["sync", root, "--json", "--concurrency", "1"], env())
+      await new Promise((resolve) => setTimeout(resolve, 250 + Math.random() * 700))
+      if (child.process.exitCode === null) {
+        child.process.kill("SIGKILL")
+        kills++
+      }
+      const result = await child.finished
+      if (result.code === 0) {
+        // Finished before it was killed: it read exactly what was missing. Add work and go on.
+        expect((JSON.parse(result.stdout) as Summary).read).toBe(3000 + added - before)
+        Folder.writeFiles(root, { [`extra/more-${added}.md`]: `# more ${added}\n` })
+        added++
+      }
+    }
+    const total = 3000 + added
+    const missing = total - (await documentCount(root))
+    const final = await sync(root)
+    expect(final.code, final.stderr).toBe(0)
+    expect(final.summary!.read).toBe(missing)
+    expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
+    const [rows] = await Folder.query<{ n: string; keys: string }>(
+      url,
+      "SELECT count(*) AS n, count(DISTINCT key) AS keys FROM tidemark.documents WHERE source_id = $1",
+      [root]
+    )
+    expect(Number(rows!.n)).toBe(total)
+    expect(Number(rows!.keys)).toBe(total)
+  })
+})
