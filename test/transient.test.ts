@@ -172,3 +172,19 @@ describe("retry schedule", () => {
     })
   )
 })
+
+describe("classify domain errors", () => {
+  it("a tagged error is not transient because of words its message quotes", () => {
+    const quoting = Object.assign(new Error("checkpoint unavailable: Connection terminated unexpectedly"), {
+      _tag: "CheckpointUnavailable"
+    })
+    expect(classify(quoting)).toBe("permanent")
+  })
+  it("a tagged error wrapping a transient database error is transient", () => {
+    const wrapping = Object.assign(new Error("migration 0002: failed"), {
+      _tag: "MigrationError",
+      cause: sqlError(pgError("57P01"))
+    })
+    expect(classify(wrapping)).toBe("transient")
+  })
+})

@@ -52,6 +52,7 @@ const transientMessages: ReadonlyArray<string> = [
 ]
 
 interface ErrorLike {
+  readonly _tag?: unknown
   readonly code?: unknown
   readonly syscall?: unknown
   readonly message?: unknown
@@ -70,7 +71,10 @@ const classifyOne = (error: ErrorLike): FailureClass | undefined => {
     // Any other SQLSTATE is the server's considered answer: permanent.
     if (/^[0-9A-Z]{5}$/.test(code)) return "permanent"
   }
-  const message = typeof error.message === "string" ? error.message.toLowerCase() : ""
+  // A tagged error of our own is judged by its type and its cause, never by words
+  // its message may quote (CheckpointUnavailable quotes the failure that caused it).
+  const isDomainError = typeof error._tag === "string" && error._tag !== "SqlError"
+  const message = typeof error.message === "string" && !isDomainError ? error.message.toLowerCase() : ""
   if (transientMessages.some((m) => message.includes(m))) return "transient"
   return undefined
 }

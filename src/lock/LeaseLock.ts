@@ -16,7 +16,7 @@ import { Clock, Context, Deferred, Duration, Effect, Either, Layer, Option, Sche
 import { retryTransient } from "../db/Transient.js"
 import { type FencedOut, type HolderInfo, LockBusy, LockLost } from "./errors.js"
 import { LeaseStore, type LeaseRow } from "./LeaseStore.js"
-import { holderId, isAbandonedLocally } from "./localHolder.js"
+import { holderId, isAbandonedLocally, markHeld, markReleased } from "./localHolder.js"
 import { deadlinePassed, defaultTimings, type LeaseTimings, timeLeft } from "./LeaseTimings.js"
 
 export interface Lease {
@@ -151,6 +151,12 @@ export const make = Effect.gen(function* () {
   const acquire = Effect.fn("LeaseLock.acquire")(function* (name: string, options: AcquireOptions = {}) {
     const timings = options.timings ?? defaultTimings
     const holder = newHolder()
+    // Marked before the grant is even asked for, and unmarked after the release: never
+    // can another fiber of this process mistake this lease for an abandoned one.
+    yield* Effect.acquireRelease(
+      Effect.sync(() => markHeld(holder.holder)),
+      () => Effect.sync(() => markReleased(holder.holder))
+    )
     const attempt = tryGrant(name, holder, timings)
     const grant = yield* Effect.acquireRelease(
       options.wait === undefined

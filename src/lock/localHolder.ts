@@ -5,8 +5,10 @@
  * kernel's boot id and the pid namespace, so that a pid in the id means the
  * same process to every process that shares the node id. If that pid no
  * longer exists, the lease is provably abandoned and may be taken over at
- * once instead of after its ttl. A recycled pid only makes us wait (safe);
- * a holder on another machine is always left to expire.
+ * once instead of after its ttl. The same holds for a lease of this very
+ * process whose scope has closed without releasing it (the release failed).
+ * A recycled pid only makes us wait (safe); a holder on another machine is
+ * always left to expire.
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
@@ -44,6 +46,12 @@ const isRunning = (pid: number) => {
 
 export const holderId = (pid: number, nonce: string) => `${localNode}:${pid}:${nonce}`
 
-/** Whether `holder` names a process of this machine that no longer exists. */
+/** Holder ids of the leases this process holds right now (their scopes are open). */
+const heldHere = new Set<string>()
+
+export const markHeld = (holder: string) => heldHere.add(holder)
+export const markReleased = (holder: string) => heldHere.delete(holder)
+
+/** Whether `holder` names a process of this machine that no longer exists, or a lease this process let go. */
 export const isAbandonedLocally = (holder: string, pid: number): boolean =>
-  holder.startsWith(`${localNode}:${pid}:`) && pid !== process.pid && !isRunning(pid)
+  holder.startsWith(`${localNode}:${pid}:`) && (pid === process.pid ? !heldHere.has(holder) : !isRunning(pid))

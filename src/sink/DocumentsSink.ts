@@ -29,6 +29,8 @@ export interface Batch {
   readonly upserts: ReadonlyArray<DocumentRow>
   readonly deletes: ReadonlyArray<string>
   readonly errors: ReadonlyArray<ItemErrorRow>
+  /** Items whose recorded errors no longer apply (they are gone from the source). */
+  readonly resolved?: ReadonlyArray<string>
 }
 
 export const writeBatch = <E>(sourceId: string, batch: Batch, fence: Effect.Effect<void, E>) =>
@@ -57,7 +59,7 @@ export const writeBatch = <E>(sourceId: string, batch: Batch, fence: Effect.Effe
         if (deletes.length > 0) {
           yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${deletes}::text[])`
         }
-        const cleared = [...upserts.map((d) => d.key), ...deletes]
+        const cleared = [...upserts.map((d) => d.key), ...deletes, ...(batch.resolved ?? [])]
         if (cleared.length > 0) {
           yield* sql`DELETE FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${cleared}::text[])`
         }

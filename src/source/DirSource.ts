@@ -125,7 +125,11 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
   return {
     kind: "dir",
     root: absoluteRoot,
-    plan: Stream.fromAsyncIterable(walk(absoluteRoot, ""), (cause) => cause).pipe(Stream.orDie),
+    // A fresh walk each time the plan runs (a resumed sync plans again).
+    plan: Stream.suspend(() => {
+      unlisted.length = 0
+      return Stream.fromAsyncIterable(walk(absoluteRoot, ""), (cause) => cause).pipe(Stream.orDie)
+    }),
     unlisted: Effect.sync(() => [...unlisted]),
     read
   } satisfies Source

@@ -65,6 +65,8 @@ export interface SyncSummary {
   readonly imported: number
   readonly deleted: number
   readonly failed: number
+  /** Transient failures this process recovered from by resuming. */
+  readonly recovered: number
 }
 
 const planBatch = 1000
@@ -100,6 +102,8 @@ interface Plan {
   readonly moved: number
   readonly problems: ReadonlyArray<ItemProblem>
   readonly deletes: ReadonlyArray<string>
+  /** Keys with recorded errors that the source no longer lists. */
+  readonly resolvedErrors: ReadonlyArray<string>
   readonly seen: number
   readonly existing: number
 }
@@ -148,10 +152,22 @@ const makePlan = (sourceId: string, source: Source, opId: number | null, progres
       }
       after = page[page.length - 1]!.key
     }
-    const [count] = yield* sql<{
-      n: string
-    }>`SELECT count(*) AS n FROM tidemark.documents WHERE source_id = ${sourceId}`
-    return { changed, moved, problems, deletes, seen: seen.size, existing: Number(count?.n ?? 0) } satisfies Plan
+    const problemKeys = new Set(problems.map((p) => p.key))
+    const recorded = yield* sql<{ key: string }>`SELECT key FROM tidemark.item_errors WHERE source_id = ${sourceId}`
+    const resolvedErrors = recorded
+      .map((row) => row.key)
+      .filter((key) => !seen.has(key) && !problemKeys.has(key) && !unlisted.some((prefix) => key.startsWith(prefix)))
+    const [count] = yield* sql<{ n: string }>`
+      SELECT count(*) AS n FROM tidemark.documents WHERE source_id = ${sourceId}`
+    return {
+      changed,
+      moved,
+      problems,
+      deletes,
+      resolvedErrors,
+      seen: seen.size,
+      existing: Number(count?.n ?? 0)
+    } satisfies Plan
   })
 
 const toRow = (item: PlannedItem, read: Either.Either<ReadItem, ItemProblem>) =>
@@ -240,8 +256,12 @@ const syncUnderLease = (options: SyncOptions) =>
             )
             const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
             const work = Effect.gen(function* () {
-              if (planErrors.length > 0) {
-                yield* writeBatch(sourceId, { upserts: [], deletes: [], errors: planErrors }, lease.fence)
+              if (planErrors.length > 0 || plan.resolvedErrors.length > 0) {
+                yield* writeBatch(
+                  sourceId,
+                  { upserts: [], deletes: [], errors: planErrors, resolved: plan.resolvedErrors },
+                  lease.fence
+                )
                 yield* Ref.update(progress, (p) => ({ ...p, failed: p.failed + planErrors.length }))
               }
               yield* importAll
@@ -272,7 +292,8 @@ const syncUnderLease = (options: SyncOptions) =>
               read: final.read,
               imported: final.imported,
               deleted: final.deleted,
-              failed: final.failed
+              failed: final.failed,
+              recovered: final.retries
             } satisfies SyncSummary
           })
         ),
@@ -296,7 +317,8 @@ const dryRun = (options: SyncOptions) =>
         read: 0,
         imported: plan.changed.length,
         deleted: plan.deletes.length,
-        failed: plan.problems.length
+        failed: plan.problems.length,
+        recovered: 0
       }) satisfies SyncSummary
   )
 

@@ -1,0 +1,141 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Option, Redacted, Ref } from "effect"
+import * as Checkpoint from "../src/checkpoint/Checkpoint.js"
+import * as PgCheckpointStore from "../src/checkpoint/PgCheckpointStore.js"
+import * as Database from "../src/db/Database.js"
+import { DbSettings } from "../src/db/DbSettings.js"
+import * as Migrations from "../src/db/Migrations.js"
+import * as LeaseLock from "../src/lock/LeaseLock.js"
+import * as PgLeaseStore from "../src/lock/PgLeaseStore.js"
+import * as DirSource from "../src/source/DirSource.js"
+import type { Source } from "../src/source/Source.js"
+import { initialProgress } from "../src/sync/Progress.js"
+import * as SyncProgram from "../src/sync/SyncProgram.js"
+import * as Folder from "./support/folder.js"
+import * as TestDatabase from "./support/TestDatabase.js"
+
+const syncLayers = (mainUrl: string, directUrl: string = mainUrl) =>
+  Layer.mergeAll(LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)), PgCheckpointStore.layer).pipe(
+    Layer.provideMerge(Database.layer),
+    Layer.provide(
+      Layer.succeed(DbSettings, {
+        databaseUrl: Option.some(Redacted.make(mainUrl)),
+        directDatabaseUrl: Option.some(Redacted.make(directUrl)),
+        home: "/unused",
+        mainPoolSize: 4,
+        directPoolSize: 3
+      })
+    )
+  )
+
+const runSync = (source: Source, flushPolicy?: Checkpoint.FlushPolicy) =>
+  Effect.flatMap(Ref.make(initialProgress), (progress) =>
+    SyncProgram.run({
+      sourceId: source.root,
+      source,
+      concurrency: 2,
+      dryRun: false,
+      allowMassChange: false,
+      progress,
+      ...(flushPolicy === undefined ? {} : { flushPolicy })
+    })
+  )
+
+describe("SyncProgram in process", () => {
+  it.live("stores the content actually read when a file changes between plan and read", () =>
+    Effect.gen(function* () {
+      const url = yield* TestDatabase.freshDatabase("sync_changing")
+      const root = Folder.makeFolder(Folder.notes(50))
+      const plain = DirSource.make(root)
+      const changing: Source = {
+        ...plain,
+        read: (item) =>
+          Effect.zipRight(
+            item.key === "d7/note-7.md"
+              ? Effect.sync(() => {
+                  const file = path.join(root, "d7", "note-7.md")
+                  fs.writeFileSync(file, "# Rewritten during the sync\n")
+                  const later = new Date(Date.UTC(2025, 5, 1))
+                  fs.utimesSync(file, later, later)
+                })
+              : Effect.void,
+            plain.read(item)
+          )
+      }
+      const layers = syncLayers(url)
+      yield* Migrations.migrate().pipe(Effect.provide(layers))
+      const first = yield* runSync(changing).pipe(Effect.provide(layers))
+      expect(first).toMatchObject({ imported: 50, failed: 0 })
+      const stored = yield* Effect.promise(() => Folder.storedDocuments(url, root))
+      expect(stored["d7/note-7.md"]).toBe(Folder.sha256("# Rewritten during the sync\n"))
+      expect(stored).toEqual(Folder.expectedDocuments(root))
+      // The version stored is the one of the content read: nothing is left to do.
+      const second = yield* runSync(plain).pipe(Effect.provide(layers))
+      expect(second).toMatchObject({ read: 0, imported: 0 })
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("stops with CheckpointUnavailable when the direct pool dies mid-sync, and imports nothing after", () =>
+    Effect.gen(function* () {
+      const url = yield* TestDatabase.freshDatabase("sync_direct_down")
+      const database = new URL(url).pathname.slice(1)
+      const root = Folder.makeFolder(Folder.notes(3000))
+      const admin = (sql: string) => Effect.promise(() => Folder.query(url, sql))
+      yield* admin(`DROP ROLE IF EXISTS tm_direct_${database}`)
+      const role = `tm_direct_${database}`
+      yield* admin(`CREATE ROLE ${role} LOGIN`)
+      const main = syncLayers(url)
+      yield* Migrations.migrate().pipe(Effect.provide(main))
+      yield* admin(`GRANT USAGE ON SCHEMA tidemark TO ${role}`)
+      yield* admin(`GRANT ALL ON ALL TABLES IN SCHEMA tidemark TO ${role}`)
+      yield* admin(`GRANT ALL ON ALL SEQUENCES IN SCHEMA tidemark TO ${role}`)
+      const directUrl = new URL(url)
+      directUrl.username = role
+      let reads = 0
+      let readsAtCut = 0
+      const plain = DirSource.make(root)
+      const cutting: Source = {
+        ...plain,
+        read: (item) =>
+          Effect.zipRight(
+            ++reads === 500
+              ? Effect.zipRight(
+                  admin(`ALTER ROLE ${role} NOLOGIN`),
+                  Effect.zipRight(
+                    admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '${role}'`),
+                    Effect.sync(() => (readsAtCut = reads))
+                  )
+                )
+              : Effect.void,
+            plain.read(item)
+          )
+      }
+      const fastFailing: Checkpoint.FlushPolicy = {
+        ...Checkpoint.defaultFlushPolicy,
+        flushEvery: Duration.millis(200),
+        flushAt: 100,
+        retry: { base: "20 millis", cap: "50 millis", retries: 1 }
+      }
+      const error = yield* Effect.flip(
+        runSync(cutting, fastFailing).pipe(Effect.provide(syncLayers(url, directUrl.toString())))
+      )
+      expect(error).toMatchObject({ _tag: "CheckpointUnavailable", failures: 3 })
+      const written = yield* Effect.promise(() => Folder.storedDocuments(url, root))
+      const count = Object.keys(written).length
+      expect(readsAtCut).toBeGreaterThanOrEqual(500)
+      expect(count).toBeGreaterThanOrEqual(400)
+      expect(count).toBeLessThan(3000)
+      // Every banked item was written; nothing was written that was not read before the stop.
+      expect((error as Checkpoint.CheckpointUnavailable).banked).toBeLessThanOrEqual(count)
+      expect(count).toBeLessThanOrEqual(reads)
+
+      // With the direct pool back, a rerun finishes.
+      yield* admin(`ALTER ROLE ${role} LOGIN`)
+      const rest = yield* runSync(plain).pipe(Effect.provide(syncLayers(url, directUrl.toString())))
+      expect(rest).toMatchObject({ resumed: true, imported: 3000 - count })
+      expect(yield* Effect.promise(() => Folder.storedDocuments(url, root))).toEqual(Folder.expectedDocuments(root))
+    }).pipe(Effect.scoped)
+  )
+})
