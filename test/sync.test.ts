@@ -14,6 +14,7 @@ interface Summary {
   readonly deleted: number
   readonly failed: number
   readonly resumed: boolean
+  readonly recovered: number
 }
 
 describe("tidemark sync (real CLI, real PostgreSQL)", () => {
@@ -296,5 +297,65 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     )
     expect(Number(rows!.n)).toBe(total)
     expect(Number(rows!.keys)).toBe(total)
+  })
+
+  it("recovers in the same process when the server drops its connections mid-sync", async () => {
+    const root = Folder.makeFolder(Folder.notes(3000))
+    const child = Cli.tidemark(["sync", root, "--json", "--concurrency", "1"], env())
+    while ((await documentCount(root)) < 300) await new Promise((resolve) => setTimeout(resolve, 50))
+    // Drop every tidemark connection, repeatedly, until one dies in the middle of a statement.
+    for (let round = 0; round < 40; round++) {
+      await Folder.query(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'tidemark:%' AND state = 'active'"
+      )
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+    const result = await child.finished
+    expect(result.code, result.stderr).toBe(0)
+    const summary = JSON.parse(result.stdout) as Summary
+    expect(summary.recovered).toBeGreaterThanOrEqual(1)
+    expect(result.stderr).toContain("resuming")
+    expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
+  })
+
+  it("status reports documents, the open op, item errors and who is syncing; progress is shown while syncing", async () => {
+    const root = Folder.makeFolder({ ...Folder.notes(3000), "bad.bin": Buffer.from([0, 1, 2]) })
+    const child = Cli.tidemark(["sync", root, "--concurrency", "1"], env())
+    while ((await documentCount(root)) < 200) await new Promise((resolve) => setTimeout(resolve, 50))
+    const during = await Cli.run(["status", "--json"], env())
+    const running = (JSON.parse(during.stdout) as Array<Record<string, any>>).find((s) => s["id"] === root)!
+    expect(running["lock"]).toMatchObject({ pid: child.process.pid })
+    expect(running["openOp"]).not.toBeNull()
+    child.process.kill("SIGTERM")
+    const stopped = await child.finished
+    expect(stopped.code).toBe(143)
+
+    const after = await Cli.run(["status", "--json"], env())
+    const status = (JSON.parse(after.stdout) as Array<Record<string, any>>).find((s) => s["id"] === root)!
+    expect(status["lock"]).toBeNull()
+    // Banked equals processed: every written document, and the bad file (listed first).
+    const processed = (await documentCount(root)) + 1
+    const [items] = await Folder.query<{ n: string }>(
+      url,
+      "SELECT count(*) AS n FROM tidemark.op_items WHERE op_id = $1",
+      [status["openOp"]["id"]]
+    )
+    expect(Number(items!.n), stopped.stderr).toBe(processed)
+    expect(status["openOp"]["banked"], stopped.stderr).toBe(processed)
+    const text = await Cli.run(["status"], env())
+    expect(text.stdout).toContain(`${root} (dir ${root})`)
+    expect(text.stdout).toMatch(/open op\s+op \d+ since .*: \d+ banked, 0 restarts \(rerun to continue\)/)
+
+    const finished = await Cli.run(["sync", root], env())
+    expect(finished.code, finished.stderr).toBe(0)
+    // Not a TTY: plain progress lines on stderr.
+    expect(finished.stderr).toMatch(/tidemark: (planning|importing|deleting|finishing): /)
+    const done = (JSON.parse((await Cli.run(["status", "--json"], env())).stdout) as Array<Record<string, any>>).find(
+      (s) => s["id"] === root
+    )!
+    expect(done).toMatchObject({ documents: 3000, openOp: null, itemErrors: 1, lock: null })
+    expect(done["recentErrors"][0]).toMatchObject({ key: "bad.bin" })
+    expect(done["lastSync"]).not.toBeNull()
   })
 })

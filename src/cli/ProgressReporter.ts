@@ -30,27 +30,36 @@ export const describe = (p: Progress, elapsedMillis: number, barWidth?: number):
   return `${p.phase}: ${bar}${done}/${p.toImport} (${Math.floor(share * 100)}%), ${perSecond.toFixed(0)} items/s${eta}${extra.length > 0 ? `, ${extra.join(", ")}` : ""}`
 }
 
-/** Forks the reporter into the current scope; the final state is drawn when the scope closes. */
+/**
+ * Forks the reporter into the current scope. A TTY is redrawn five times a
+ * second; plain and JSON output get a line at every phase change and every
+ * five seconds within a phase.
+ */
 export const start = (progress: Ref.Ref<Progress>, mode: ProgressMode) =>
   Effect.gen(function* () {
     const startedAt = yield* Clock.currentTimeMillis
     let importStartedAt: number | undefined
+    let lastPhase: Progress["phase"] | undefined
+    let lastLineAt = startedAt
     const draw = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       const p = yield* Ref.get(progress)
       if (p.phase === "importing" && importStartedAt === undefined) importStartedAt = now
       const elapsed = now - (importStartedAt ?? startedAt)
-      if (mode === "json") {
-        process.stderr.write(
-          `${JSON.stringify({ type: "progress", elapsedSeconds: (now - startedAt) / 1000, ...p })}\n`
-        )
-      } else if (mode === "tty") {
+      if (mode === "tty") {
         process.stderr.write(`\r\x1b[2K${describe(p, elapsed, 30)}`)
-      } else {
-        process.stderr.write(`tidemark: ${describe(p, elapsed)}\n`)
+        return
       }
+      if (p.phase === lastPhase && now - lastLineAt < 5_000) return
+      lastPhase = p.phase
+      lastLineAt = now
+      process.stderr.write(
+        mode === "json"
+          ? `${JSON.stringify({ type: "progress", elapsedSeconds: (now - startedAt) / 1000, ...p })}\n`
+          : `tidemark: ${describe(p, elapsed)}\n`
+      )
     })
-    const every = mode === "tty" ? Duration.millis(200) : Duration.seconds(5)
+    const every = mode === "tty" ? Duration.millis(200) : Duration.millis(250)
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(every), draw)))
     if (mode === "tty") yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write("\r\x1b[2K")))
   })

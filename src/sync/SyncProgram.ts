@@ -19,7 +19,7 @@ import { MainDb } from "../db/Database.js"
 import { isTransient, transientRetrySchedule } from "../db/Transient.js"
 import { LeaseLock } from "../lock/LeaseLock.js"
 import { parseDocument } from "../sink/Document.js"
-import { type DocumentRow, type ItemErrorRow, writeBatch } from "../sink/DocumentsSink.js"
+import { type Batch, type DocumentRow, type ItemErrorRow, writeBatch } from "../sink/DocumentsSink.js"
 import { ItemProblem, type PlannedItem, type ReadItem, type Source } from "../source/Source.js"
 import * as Ops from "./Ops.js"
 import type { Progress } from "./Progress.js"
@@ -216,8 +216,18 @@ const syncUnderLease = (options: SyncOptions) =>
             }
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "importing", toImport: plan.changed.length }))
 
-            const bankAll = (rows: ReadonlyArray<{ readonly key: string; readonly version: string }>) =>
-              Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true })
+            // A batch is banked the moment it commits: an interruption between the two
+            // would leave written items unbanked.
+            const writeAndBank = (
+              batch: Batch,
+              rows: ReadonlyArray<{ readonly key: string; readonly version: string }>
+            ) =>
+              Effect.uninterruptible(
+                Effect.zipRight(
+                  writeBatch(sourceId, batch, lease.fence),
+                  Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true })
+                )
+              )
 
             const importAll = Stream.fromIterable(plan.changed).pipe(
               Stream.mapEffect((item) => Effect.map(Effect.either(source.read(item)), (read) => ({ item, read })), {
@@ -240,8 +250,7 @@ const syncUnderLease = (options: SyncOptions) =>
                       version: Either.isRight(row) ? row.right.sourceVersion : item.version
                     })
                   }
-                  yield* writeBatch(sourceId, { upserts, deletes: [], errors }, lease.fence)
-                  yield* bankAll(banked)
+                  yield* writeAndBank({ upserts, deletes: [], errors }, banked)
                   const bytes = upserts.reduce((sum, d) => sum + d.size, 0)
                   yield* Ref.update(progress, (p) => ({
                     ...p,
@@ -268,8 +277,10 @@ const syncUnderLease = (options: SyncOptions) =>
               yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "deleting" }))
               for (let i = 0; i < plan.deletes.length; i += deleteBatch) {
                 const keys = plan.deletes.slice(i, i + deleteBatch)
-                yield* writeBatch(sourceId, { upserts: [], deletes: keys, errors: [] }, lease.fence)
-                yield* bankAll(keys.map((key) => ({ key, version: "deleted" })))
+                yield* writeAndBank(
+                  { upserts: [], deletes: keys, errors: [] },
+                  keys.map((key) => ({ key, version: "deleted" }))
+                )
                 yield* Ref.update(progress, (p) => ({
                   ...p,
                   deleted: p.deleted + keys.length,
