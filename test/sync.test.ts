@@ -207,6 +207,29 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     expect(await stored(large)).toEqual(Folder.expectedDocuments(large))
   })
 
+  it("refuses a mass import into a source, but not re-checks of recently modified files", async () => {
+    const root = Folder.makeFolder()
+    // Written just now: their mtimes are within the racy window, so the next sync re-reads them.
+    for (const [key, content] of Object.entries(Folder.notes(100))) {
+      fs.mkdirSync(path.dirname(path.join(root, key)), { recursive: true })
+      fs.writeFileSync(path.join(root, key), content)
+    }
+    expect((await sync(root)).summary).toMatchObject({ imported: 100 })
+    const recheck = await sync(root)
+    expect(recheck.code, recheck.stderr).toBe(0)
+    expect(recheck.summary!.read).toBe(100)
+
+    Folder.writeFiles(
+      root,
+      Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`more/new-${i}.md`, `# new ${i}\n`]))
+    )
+    const refused = await sync(root)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/refusing to import 60 of 100 documents .* \(limit 50\)/)
+    expect(await documentCount(root)).toBe(100)
+    expect((await sync(root, "--allow-mass-change")).summary).toMatchObject({ imported: 60 })
+  })
+
   it("skips with exit 0 while another process syncs the same source", async () => {
     const root = Folder.makeFolder(Folder.notes(5))
     const holder = Cli.start(path.join(Cli.repoRoot, "test", "fixtures", "lease-worker.mjs"), [], {
@@ -307,7 +330,7 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     for (let round = 0; round < 40; round++) {
       await Folder.query(
         url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'tidemark:%' AND state = 'active'"
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'tidemark:%' AND state = 'active' AND datname = current_database()"
       )
       await new Promise((resolve) => setTimeout(resolve, 25))
     }

@@ -49,6 +49,8 @@ const matcher = (globs: ReadonlyArray<string>) => {
   return (key: string) => patterns.some((re) => re.test(key))
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
 export const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
 
 export const make = (root: string, options: DirOptions = defaultDirOptions): Source => {
@@ -57,17 +59,18 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
   const excluded = matcher(options.exclude)
   const unlisted: Array<string> = []
 
-  async function* walk(dir: string, prefix: string): AsyncGenerator<PlannedItem | ItemProblem> {
-    let handle: fs.Dir
+  // Synchronous file system calls: each is a few microseconds, where the promise
+  // API costs a thread-pool round trip per call (several per file). The walk is a
+  // lazy generator, pulled in chunks, so the event loop still turns between them.
+  function* walk(dir: string, prefix: string): Generator<PlannedItem | ItemProblem> {
+    let entries: Array<fs.Dirent>
     try {
-      handle = await fs.promises.opendir(dir)
+      entries = fs.readdirSync(dir, { withFileTypes: true })
     } catch (cause) {
       unlisted.push(prefix)
       yield new ItemProblem({ key: prefix === "" ? "." : prefix, reason: `folder not readable: ${errorText(cause)}` })
       return
     }
-    const entries: Array<fs.Dirent> = []
-    for await (const entry of handle) entries.push(entry)
     entries.sort((a, b) => (a.name < b.name ? -1 : 1))
     for (const entry of entries) {
       const key = `${prefix}${entry.name}`
@@ -77,7 +80,7 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
         yield* walk(path.join(dir, entry.name), `${key}/`)
       } else if (entry.isFile() && included(key) && !excluded(key)) {
         try {
-          const stat = await fs.promises.lstat(path.join(dir, entry.name), { bigint: true })
+          const stat = fs.lstatSync(path.join(dir, entry.name), { bigint: true })
           yield { key, version: versionOf(stat.size, stat.mtimeNs) }
         } catch (cause) {
           yield new ItemProblem({ key, reason: errorText(cause) })
@@ -87,40 +90,40 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
   }
 
   const read = (item: PlannedItem): Effect.Effect<ReadItem, ItemProblem> =>
-    Effect.gen(function* () {
-      const file = path.join(absoluteRoot, ...item.key.split("/"))
-      const problem = (reason: string) => new ItemProblem({ key: item.key, reason })
-      const stat = yield* Effect.tryPromise({
-        try: () => fs.promises.lstat(file, { bigint: true }),
-        catch: (cause) => problem(errorText(cause))
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.try({
+        try: () => readNow(item, BigInt(now) * 1000n),
+        catch: (cause) =>
+          cause instanceof ItemProblem ? cause : new ItemProblem({ key: item.key, reason: errorText(cause) })
       })
-      if (!stat.isFile()) return yield* problem("no longer a regular file")
-      if (stat.size > BigInt(options.maxBytes)) {
-        return yield* problem(
-          `larger than the ${Math.round(options.maxBytes / 1024 / 1024)} MiB limit (${stat.size} bytes)`
-        )
-      }
-      const bytes = yield* Effect.tryPromise({
-        try: () => fs.promises.readFile(file),
-        catch: (cause) => problem(errorText(cause))
-      })
-      if (bytes.includes(0)) return yield* problem("binary file (contains NUL bytes)")
-      const content = yield* Effect.try({
-        try: () => new TextDecoder("utf-8", { fatal: true }).decode(bytes),
-        catch: () => problem("not valid UTF-8 text")
-      })
-      const readAtMicros = BigInt(yield* Clock.currentTimeMillis) * 1000n
-      const mtimeMicros = stat.mtimeNs / 1000n
-      const version = versionOf(stat.size, stat.mtimeNs)
-      return {
-        key: item.key,
-        content,
-        size: bytes.length,
-        mtime: new Date(Number(stat.mtimeMs)),
-        contentHash: createHash("sha256").update(bytes).digest("hex"),
-        version: mtimeMicros + racyWindowMicros > readAtMicros ? `${version}:racy` : version
-      }
-    })
+    )
+
+  const readNow = (item: PlannedItem, readAtMicros: bigint): ReadItem => {
+    const file = path.join(absoluteRoot, ...item.key.split("/"))
+    const problem = (reason: string) => new ItemProblem({ key: item.key, reason })
+    const stat = fs.lstatSync(file, { bigint: true })
+    if (!stat.isFile()) throw problem("no longer a regular file")
+    if (stat.size > BigInt(options.maxBytes)) {
+      throw problem(`larger than the ${Math.round(options.maxBytes / 1024 / 1024)} MiB limit (${stat.size} bytes)`)
+    }
+    const bytes = fs.readFileSync(file)
+    if (bytes.includes(0)) throw problem("binary file (contains NUL bytes)")
+    let content: string
+    try {
+      content = utf8.decode(bytes)
+    } catch {
+      throw problem("not valid UTF-8 text")
+    }
+    const version = versionOf(stat.size, stat.mtimeNs)
+    return {
+      key: item.key,
+      content,
+      size: bytes.length,
+      mtime: new Date(Number(stat.mtimeMs)),
+      contentHash: createHash("sha256").update(bytes).digest("hex"),
+      version: stat.mtimeNs / 1000n + racyWindowMicros > readAtMicros ? `${version}:racy` : version
+    }
+  }
 
   return {
     kind: "dir",
@@ -128,7 +131,7 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
     // A fresh walk each time the plan runs (a resumed sync plans again).
     plan: Stream.suspend(() => {
       unlisted.length = 0
-      return Stream.fromAsyncIterable(walk(absoluteRoot, ""), (cause) => cause).pipe(Stream.orDie)
+      return Stream.fromIterable({ [Symbol.iterator]: () => walk(absoluteRoot, "") })
     }),
     unlisted: Effect.sync(() => [...unlisted]),
     read

@@ -70,7 +70,7 @@ export interface SyncSummary {
 }
 
 const planBatch = 1000
-const writeBatchSize = 200
+const writeBatchSize = 500
 const deleteBatch = 1000
 
 /** How many imports or deletions a sync may make without --allow-mass-change. */
@@ -108,7 +108,8 @@ interface Plan {
   readonly existing: number
 }
 
-const makePlan = (sourceId: string, source: Source, opId: number | null, progress: Ref.Ref<Progress>) =>
+/** `resumedOp`: the op whose banked items to skip, if it has any. */
+const makePlan = (sourceId: string, source: Source, resumedOp: number | null, progress: Ref.Ref<Progress>) =>
   Effect.gen(function* () {
     const { sql } = yield* MainDb
     const store = yield* CheckpointStore
@@ -125,16 +126,32 @@ const makePlan = (sourceId: string, source: Source, opId: number | null, progres
             if (entry instanceof ItemProblem) problems.push(entry)
             else items.push(entry)
           }
-          const keys = items.map((item) => item.key)
-          for (const key of keys) seen.add(key)
-          const stored = yield* sql<{ key: string; source_version: string | null }>`
-            SELECT key, source_version FROM tidemark.documents
-             WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[])`
-          const storedVersion = new Map(stored.map((row) => [row.key, row.source_version]))
-          const banked = opId === null ? new Map<string, string>() : yield* store.bankedAmong(opId, keys)
-          for (const item of items) {
-            if (storedVersion.get(item.key) !== item.version && banked.get(item.key) !== item.version)
-              changed.push(item)
+          for (const item of items) seen.add(item.key)
+          // Only the items whose stored version differs come back: a no-change sync transfers
+          // nothing. The lookups go through the primary keys whatever the planner's statistics
+          // say (right after a bulk import they are stale, and a join would scan the source).
+          const keys = items.map((i) => i.key)
+          const differing = yield* sql<{ key: string; version: string; stored: string | null; failed: boolean }>`
+            WITH d AS MATERIALIZED (
+                   SELECT key, source_version FROM tidemark.documents
+                    WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[])),
+                 e AS MATERIALIZED (
+                   SELECT key FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[]))
+            SELECT u.key, u.version, d.source_version AS stored, e.key IS NOT NULL AS failed
+              FROM unnest(${keys}::text[], ${items.map((i) => i.version)}::text[]) AS u(key, version)
+              LEFT JOIN d USING (key) LEFT JOIN e USING (key)
+             WHERE d.source_version IS DISTINCT FROM u.version`
+          const banked =
+            resumedOp === null || differing.length === 0
+              ? new Map<string, string>()
+              : yield* store.bankedAmong(
+                  resumedOp,
+                  differing.map((row) => row.key)
+                )
+          for (const row of differing) {
+            if (banked.get(row.key) === row.version) continue
+            changed.push({ key: row.key, version: row.version })
+            if (row.stored !== `${row.version}:racy` && !row.failed) moved++
           }
           yield* Ref.update(progress, (p) => ({ ...p, seen: seen.size, toImport: changed.length }))
         })
@@ -203,7 +220,7 @@ const syncUnderLease = (options: SyncOptions) =>
             const op = yield* Ops.openOrResume(sourceId, lease.token, lease.fence)
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "planning", restarts: op.restarts }))
             const checkpoint = yield* Checkpoint.make(op.id, op.banked, options.flushPolicy)
-            const plan = yield* makePlan(sourceId, source, op.id, progress)
+            const plan = yield* makePlan(sourceId, source, op.banked > 0 ? op.id : null, progress)
             const limit = massChangeLimit(plan.existing)
             if (!options.allowMassChange && isMassChange(plan)) {
               return yield* new MassChangeRefused({
@@ -229,18 +246,24 @@ const syncUnderLease = (options: SyncOptions) =>
                 )
               )
 
+            // Batches are read and parsed ahead (up to `concurrency` at once) while the
+            // previous one is written.
             const importAll = Stream.fromIterable(plan.changed).pipe(
-              Stream.mapEffect((item) => Effect.map(Effect.either(source.read(item)), (read) => ({ item, read })), {
-                concurrency: options.concurrency
-              }),
-              Stream.groupedWithin(writeBatchSize, "1 second"),
+              Stream.grouped(writeBatchSize),
+              Stream.mapEffect(
+                (items) =>
+                  Effect.forEach(items, (item) =>
+                    Effect.map(Effect.either(source.read(item)), (read) => ({ item, read }))
+                  ),
+                { concurrency: options.concurrency }
+              ),
               Stream.runForEach((chunk) =>
                 Effect.gen(function* () {
                   const upserts: Array<DocumentRow> = []
                   const errors: Array<ItemErrorRow> = []
                   const banked: Array<{ key: string; version: string }> = []
                   let readCount = 0
-                  for (const { item, read } of Chunk.toReadonlyArray(chunk)) {
+                  for (const { item, read } of chunk) {
                     if (Either.isRight(read)) readCount++
                     const row = toRow(item, read)
                     if (Either.isRight(row)) upserts.push(row.right)
@@ -292,6 +315,7 @@ const syncUnderLease = (options: SyncOptions) =>
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
             yield* Ops.finish(sourceId, op.id, { kind: source.kind, syncedOp: op.id }, lease.fence)
             const final = yield* Ref.get(progress)
+            yield* Ops.refreshStatistics(final.imported + final.deleted)
             return {
               sourceId,
               dryRun: false,

@@ -1,0 +1,68 @@
+// Shared by the benchmark scripts: a database (the embedded server in a
+// scratch home, or $DATABASE_URL), corpora of files, timing and reporting.
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect, Exit, Redacted, Scope } from "effect"
+import { EmbeddedServer } from "../../dist/index.js"
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
+export const cli = path.join(root, "bin", "tidemark.js")
+
+export const machine = () =>
+  `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`
+
+/** A database URL for the run, and a function that stops what was started. */
+export const database = async () => {
+  if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, home: undefined, stop: async () => {} }
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-bench-"))
+  const scope = Effect.runSync(Scope.make())
+  const server = await Effect.runPromise(Scope.extend(EmbeddedServer.make(home), scope))
+  return {
+    url: Redacted.value(server.url),
+    home,
+    stop: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+const past = new Date(Date.UTC(2025, 0, 1))
+
+/** `count` Markdown files of about `bytes` bytes in 100 folders, all with an old mtime. */
+export const corpus = (dir, count, bytes = 2048) => {
+  const marker = `${dir}.corpus`
+  if (fs.existsSync(marker) && fs.readFileSync(marker, "utf8") === `${count}:${bytes}`) return dir
+  fs.rmSync(dir, { recursive: true, force: true })
+  for (let i = 0; i < count; i++) {
+    const file = path.join(dir, `d${i % 100}`, `note-${i}.md`)
+    if (i < 100) fs.mkdirSync(path.dirname(file), { recursive: true })
+    const head = `---\ntitle: Note ${i}\ntags: [t${i % 13}]\n---\n# Note ${i}\n\n`
+    const line = `Line of note ${i}, words words words. `
+    fs.writeFileSync(file, head + line.repeat(Math.max(0, Math.ceil((bytes - head.length) / line.length))))
+    fs.utimesSync(file, past, past)
+  }
+  fs.writeFileSync(marker, `${count}:${bytes}`)
+  return dir
+}
+
+/** Runs the CLI; resolves with wall seconds, peak RSS (MiB) and its output. */
+export const runCli = (args, env) =>
+  new Promise((resolve, reject) => {
+    const started = performance.now()
+    const child = spawn("/usr/bin/time", ["-f", "%M", process.execPath, cli, ...args], {
+      env: { ...process.env, ...env }
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    child.on("close", (code) => {
+      const seconds = (performance.now() - started) / 1000
+      const rssKb = Number(stderr.trim().split("\n").at(-1))
+      if (code !== 0) return reject(new Error(`tidemark ${args.join(" ")} exited ${code}: ${stderr}`))
+      resolve({ seconds, peakMiB: rssKb / 1024, stdout, stderr })
+    })
+  })
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]

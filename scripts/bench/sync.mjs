@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// Folder sync against its floor, in one run on one database:
+//   full sync of N files of ~2 KB (fresh source), a no-change sync, and the
+//   floor: read and sha256 every file and COPY the same rows into an empty
+//   table (what any importer must at least do).
+//
+//   node scripts/bench/sync.mjs [files=100000] [corpus-dir=/tmp/tidemark-bench-corpus-N]
+// Needs GNU time (/usr/bin/time, Debian package `time`) for peak memory.
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { pipeline } from "node:stream/promises"
+import { Readable } from "node:stream"
+import pg from "pg"
+import copyStreams from "pg-copy-streams"
+import { corpus, database, machine, runCli } from "./lib.mjs"
+
+const files = Number(process.argv[2] ?? 100000)
+const dir = corpus(process.argv[3] ?? `/tmp/tidemark-bench-corpus-${files}`, files)
+const db = await database()
+const env = { DATABASE_URL: db.url }
+console.log(machine())
+console.log(`corpus: ${files} files in ${dir}`)
+
+const sourceName = `bench-${Date.now()}`
+const full = await runCli(["sync", dir, "--source", sourceName, "--json"], env)
+const fullSummary = JSON.parse(full.stdout)
+console.log(`full sync:      ${full.seconds.toFixed(2)} s, peak ${full.peakMiB.toFixed(0)} MiB, imported ${fullSummary.imported}`)
+const noChange = await runCli(["sync", dir, "--source", sourceName, "--json"], env)
+const noChangeSummary = JSON.parse(noChange.stdout)
+console.log(`no-change sync: ${noChange.seconds.toFixed(2)} s, peak ${noChange.peakMiB.toFixed(0)} MiB, read ${noChangeSummary.read}`)
+
+// The floor, in this process: list, read, hash, COPY.
+const client = new pg.Client({ connectionString: db.url })
+await client.connect()
+await client.query("DROP TABLE IF EXISTS bench_floor")
+await client.query("CREATE TABLE bench_floor (key text PRIMARY KEY, version text, size bigint, content text)")
+const floorStarted = performance.now()
+const keys = []
+const walk = (d, prefix) => {
+  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+    if (e.isDirectory()) walk(path.join(d, e.name), `${prefix}${e.name}/`)
+    else if (e.isFile() && !e.name.startsWith(".")) keys.push(`${prefix}${e.name}`)
+  }
+}
+walk(dir, "")
+const escape = (s) => s.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n").replace(/\r/g, "\\r")
+async function* rows() {
+  for (const key of keys) {
+    const bytes = fs.readFileSync(path.join(dir, key))
+    const hash = createHash("sha256").update(bytes).digest("hex")
+    yield `${escape(key)}\t${hash}\t${bytes.length}\t${escape(bytes.toString("utf8"))}\n`
+  }
+}
+await pipeline(Readable.from(rows()), client.query(copyStreams.from("COPY bench_floor (key, version, size, content) FROM STDIN")))
+const floor = (performance.now() - floorStarted) / 1000
+await client.query("DROP TABLE bench_floor")
+await client.end()
+console.log(`floor (read + sha256 + COPY, in process): ${floor.toFixed(2)} s`)
+console.log(`ratio full sync / floor: ${(full.seconds / floor).toFixed(2)}× (target ≤ 1.5×); no-change sync ${noChange.seconds.toFixed(2)} s (target < 2 s)`)
+await db.stop()
