@@ -41,25 +41,29 @@ export const start = (progress: Ref.Ref<Progress>, mode: ProgressMode) =>
     let importStartedAt: number | undefined
     let lastPhase: Progress["phase"] | undefined
     let lastLineAt = startedAt
-    const draw = Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const p = yield* Ref.get(progress)
-      if (p.phase === "importing" && importStartedAt === undefined) importStartedAt = now
-      const elapsed = now - (importStartedAt ?? startedAt)
-      if (mode === "tty") {
-        process.stderr.write(`\r\x1b[2K${describe(p, elapsed, 30)}`)
-        return
-      }
-      if (p.phase === lastPhase && now - lastLineAt < 5_000) return
-      lastPhase = p.phase
-      lastLineAt = now
-      process.stderr.write(
-        mode === "json"
-          ? `${JSON.stringify({ type: "progress", elapsedSeconds: (now - startedAt) / 1000, ...p })}\n`
-          : `tidemark: ${describe(p, elapsed)}\n`
-      )
-    })
+    const draw = (force: boolean) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const p = yield* Ref.get(progress)
+        if (p.phase === "importing" && importStartedAt === undefined) importStartedAt = now
+        const elapsed = now - (importStartedAt ?? startedAt)
+        if (mode === "tty") {
+          process.stderr.write(`\r\x1b[2K${describe(p, elapsed, 30)}`)
+          return
+        }
+        if (!force && p.phase === lastPhase && now - lastLineAt < 5_000) return
+        lastPhase = p.phase
+        lastLineAt = now
+        process.stderr.write(
+          mode === "json"
+            ? `${JSON.stringify({ type: "progress", elapsedSeconds: (now - startedAt) / 1000, ...p })}\n`
+            : `tidemark: ${describe(p, elapsed)}\n`
+        )
+      })
     const every = mode === "tty" ? Duration.millis(200) : Duration.millis(250)
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(every), draw)))
-    if (mode === "tty") yield* Effect.addFinalizer(() => Effect.sync(() => process.stderr.write("\r\x1b[2K")))
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(draw(false), Effect.sleep(every))))
+    // The last state, once more, when the work ends (the bar is cleared instead).
+    yield* Effect.addFinalizer(() =>
+      mode === "tty" ? Effect.sync(() => process.stderr.write("\r\x1b[2K")) : draw(true)
+    )
   })

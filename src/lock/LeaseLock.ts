@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Clock, Context, Deferred, Duration, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
 import { retryTransient } from "../db/Transient.js"
+import { interruptOn } from "../util/interruptOn.js"
 import { type FencedOut, type HolderInfo, LockBusy, LockLost } from "./errors.js"
 import { LeaseStore, type LeaseRow } from "./LeaseStore.js"
 import { holderId, isAbandonedLocally, markHeld, markReleased } from "./localHolder.js"
@@ -182,7 +183,7 @@ export const make = Effect.gen(function* () {
   })
 
   const withLease = <A, E, R>(name: string, work: (lease: Lease) => Effect.Effect<A, E, R>, options?: AcquireOptions) =>
-    Effect.scoped(Effect.flatMap(acquire(name, options), (lease) => Effect.raceFirst(work(lease), lease.lost)))
+    Effect.scoped(Effect.flatMap(acquire(name, options), (lease) => interruptOn(work(lease), lease.lost)))
 
   return LeaseLock.of({ acquire, withLease, list: store.list, forceRelease: store.forceRelease })
 })

@@ -21,6 +21,7 @@ import { LeaseLock } from "../lock/LeaseLock.js"
 import { parseDocument } from "../sink/Document.js"
 import { type Batch, type DocumentRow, type ItemErrorRow, writeBatch } from "../sink/DocumentsSink.js"
 import { ItemProblem, type PlannedItem, type ReadItem, type Source } from "../source/Source.js"
+import { interruptOn } from "../util/interruptOn.js"
 import * as Ops from "./Ops.js"
 import type { Progress } from "./Progress.js"
 
@@ -79,17 +80,23 @@ export const massChangeLimit = (existing: number) => Math.max(Math.floor(existin
 /**
  * Too big a change to make without being asked: more than the limit, or a
  * source that lists nothing at all while documents exist (an unmounted
- * folder), however few they are.
+ * folder), however few they are. Deletions are checked on every run, resumed
+ * or not.
  */
-export const isMassChange = (plan: {
-  readonly existing: number
-  readonly seen: number
-  readonly moved: number
-  readonly deletes: ReadonlyArray<string>
-}) => {
+export const isMassChange = (
+  plan: {
+    readonly existing: number
+    readonly seen: number
+    readonly moved: number
+    readonly deletes: ReadonlyArray<string>
+  },
+  resumed: boolean
+) => {
   if (plan.existing === 0) return false
   const limit = massChangeLimit(plan.existing)
-  return plan.deletes.length > limit || plan.moved > limit || (plan.seen === 0 && plan.deletes.length > 0)
+  // A resumed op passed the import check when it began: its imports are the rest of that work.
+  const importsTooMany = !resumed && plan.moved > limit
+  return plan.deletes.length > limit || importsTooMany || (plan.seen === 0 && plan.deletes.length > 0)
 }
 
 interface Plan {
@@ -222,7 +229,7 @@ const syncUnderLease = (options: SyncOptions) =>
             const checkpoint = yield* Checkpoint.make(op.id, op.banked, options.flushPolicy)
             const plan = yield* makePlan(sourceId, source, op.banked > 0 ? op.id : null, progress)
             const limit = massChangeLimit(plan.existing)
-            if (!options.allowMassChange && isMassChange(plan)) {
+            if (!options.allowMassChange && isMassChange(plan, op.resumed)) {
               return yield* new MassChangeRefused({
                 sourceId,
                 existing: plan.existing,
@@ -240,10 +247,11 @@ const syncUnderLease = (options: SyncOptions) =>
               rows: ReadonlyArray<{ readonly key: string; readonly version: string }>
             ) =>
               Effect.uninterruptible(
-                Effect.zipRight(
+                Effect.all([
                   writeBatch(sourceId, batch, lease.fence),
-                  Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true })
-                )
+                  Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true }),
+                  Ref.update(progress, (p) => ({ ...p, banked: p.banked + rows.length }))
+                ])
               )
 
             // Batches are read and parsed ahead (up to `concurrency` at once) while the
@@ -280,8 +288,7 @@ const syncUnderLease = (options: SyncOptions) =>
                     read: p.read + readCount,
                     imported: p.imported + upserts.length,
                     failed: p.failed + errors.length,
-                    bytes: p.bytes + bytes,
-                    banked: p.banked + banked.length
+                    bytes: p.bytes + bytes
                   }))
                 })
               )
@@ -306,12 +313,11 @@ const syncUnderLease = (options: SyncOptions) =>
                 )
                 yield* Ref.update(progress, (p) => ({
                   ...p,
-                  deleted: p.deleted + keys.length,
-                  banked: p.banked + keys.length
+                  deleted: p.deleted + keys.length
                 }))
               }
             })
-            yield* Effect.raceFirst(work, checkpoint.failed)
+            yield* interruptOn(work, checkpoint.failed)
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
             yield* Ops.finish(sourceId, op.id, { kind: source.kind, syncedOp: op.id }, lease.fence)
             const final = yield* Ref.get(progress)
