@@ -386,7 +386,8 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     expect(status["openOp"]["banked"], stopped.stderr).toBe(processed)
     const text = await Cli.run(["status"], env())
     expect(text.stdout).toContain(`${root} (dir ${root})`)
-    expect(text.stdout).toMatch(/open op\s+op \d+ since .*: \d+ banked, 0 restarts \(rerun to continue\)/)
+    expect(text.stdout).toMatch(/open op\s+op \d+ since .*: \d+ of 20001 banked, 0 restarts \(rerun to continue\)/)
+    expect(status["openOp"]["planned"]).toBe(20001)
 
     const finished = await Cli.run(["sync", root], env())
     expect(finished.code, finished.stderr).toBe(0)

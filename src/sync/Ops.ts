@@ -65,6 +65,13 @@ export const openOrResume = <E>(sourceId: string, token: number, fence: Effect.E
     )
   )
 
+/** Records what the op's plan found to do: the items already banked plus those left. */
+export const recordPlanned = (opId: number, planned: number) =>
+  Effect.flatMap(
+    MainDb,
+    ({ sql }) => sql`UPDATE tidemark.ops SET planned = ${planned}, updated_at = now() WHERE id = ${opId}`
+  ).pipe(Effect.asVoid)
+
 /** Rows changed by one sync past which the documents table's statistics are refreshed. */
 const analyzeAfter = 1000
 

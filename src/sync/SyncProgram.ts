@@ -239,6 +239,7 @@ const syncUnderLease = (options: SyncOptions) =>
               })
             }
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "importing", toImport: plan.changed.length }))
+            yield* Ops.recordPlanned(op.id, op.banked + plan.changed.length + plan.deletes.length)
 
             // A batch is banked the moment it commits: an interruption between the two
             // would leave written items unbanked.

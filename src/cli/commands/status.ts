@@ -13,6 +13,7 @@ interface SourceStatus {
   readonly openOp: {
     readonly id: number
     readonly banked: number
+    readonly planned: number | null
     readonly restarts: number
     readonly startedAt: string
   } | null
@@ -32,6 +33,7 @@ const statuses = Effect.gen(function* () {
     last_sync: Date | null
     op_id: string | null
     banked: string | null
+    planned: string | null
     restarts: number | null
     op_started: Date | null
     item_errors: string
@@ -42,7 +44,7 @@ const statuses = Effect.gen(function* () {
     SELECT s.id, s.kind, s.root, s.watermark,
            (SELECT count(*) FROM tidemark.documents d WHERE d.source_id = s.id) AS documents,
            (SELECT max(completed_at) FROM tidemark.ops d WHERE d.source_id = s.id AND d.status = 'done') AS last_sync,
-           o.id AS op_id, o.banked, o.restarts, o.created_at AS op_started,
+           o.id AS op_id, o.banked, o.planned, o.restarts, o.created_at AS op_started,
            (SELECT count(*) FROM tidemark.item_errors e WHERE e.source_id = s.id) AS item_errors,
            l.pid AS lock_pid, l.host AS lock_host,
            extract(epoch FROM now() - l.heartbeat_at)::float8 AS heartbeat_age
@@ -67,6 +69,7 @@ const statuses = Effect.gen(function* () {
             : {
                 id: Number(row.op_id),
                 banked: Number(row.banked),
+                planned: row.planned === null ? null : Number(row.planned),
                 restarts: row.restarts ?? 0,
                 startedAt: row.op_started!.toISOString()
               },
@@ -90,7 +93,7 @@ const asText = (all: ReadonlyArray<SourceStatus>) =>
             `${s.id} (${s.kind} ${s.root})`,
             `  documents   ${s.documents}`,
             `  last sync   ${s.lastSync ?? "never completed"}`,
-            `  open op     ${s.openOp === null ? "none" : `op ${s.openOp.id} since ${s.openOp.startedAt}: ${s.openOp.banked} banked, ${s.openOp.restarts} restarts (rerun to continue)`}`,
+            `  open op     ${s.openOp === null ? "none" : `op ${s.openOp.id} since ${s.openOp.startedAt}: ${s.openOp.banked}${s.openOp.planned === null ? "" : ` of ${s.openOp.planned}`} banked, ${s.openOp.restarts} restarts (rerun to continue)`}`,
             `  running     ${s.lock === null ? "no" : `pid ${s.lock.pid} on ${s.lock.host}, heartbeat ${s.lock.heartbeatAgeSeconds.toFixed(1)}s ago`}`,
             `  item errors ${s.itemErrors}`,
             ...s.recentErrors.map(
