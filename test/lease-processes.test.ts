@@ -2,6 +2,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import pg from "pg"
 import * as Cli from "./support/cli.js"
+import * as Folder from "./support/folder.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const worker = path.join(Cli.repoRoot, "test", "fixtures", "lease-worker.mjs")
@@ -18,15 +19,8 @@ interface Event {
 
 describe("leases held by real processes", () => {
   let url: string
-  const query = async <R extends pg.QueryResultRow>(text: string, values: Array<unknown> = []) => {
-    const client = new pg.Client({ connectionString: url })
-    await client.connect()
-    try {
-      return (await client.query<R>(text, values)).rows
-    } finally {
-      await client.end()
-    }
-  }
+  const query = <R extends pg.QueryResultRow>(text: string, values: Array<unknown> = []) =>
+    Folder.query<R>(url, text, values)
   const writesBy = async (token: number) =>
     Number((await query<{ n: string }>("SELECT count(*) AS n FROM lease_writes WHERE token = $1", [token]))[0]!.n)
 

@@ -2,21 +2,12 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type * as SyncProgram from "../src/sync/SyncProgram.js"
 import * as Cli from "./support/cli.js"
 import * as Folder from "./support/folder.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
-interface Summary {
-  readonly sourceId: string
-  readonly seen: number
-  readonly unchanged: number
-  readonly read: number
-  readonly imported: number
-  readonly deleted: number
-  readonly failed: number
-  readonly resumed: boolean
-  readonly recovered: number
-}
+type Summary = SyncProgram.SyncSummary
 
 describe("tidemark sync (real CLI, real PostgreSQL)", () => {
   let url: string
