@@ -17,7 +17,7 @@ import * as Checkpoint from "../checkpoint/Checkpoint.js"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { MainDb } from "../db/Database.js"
 import { isTransient, transientRetrySchedule } from "../db/Transient.js"
-import { LeaseLock } from "../lock/LeaseLock.js"
+import { type Lease, LeaseLock } from "../lock/LeaseLock.js"
 import { parseDocument } from "../sink/Document.js"
 import { type Batch, type DocumentRow, type ItemErrorRow, writeBatch } from "../sink/DocumentsSink.js"
 import { ItemProblem, type PlannedItem, type ReadItem, type Source } from "../source/Source.js"
@@ -214,6 +214,90 @@ const toRow = (item: PlannedItem, read: Either.Either<ReadItem, ItemProblem>) =>
     )
   )
 
+interface Applying {
+  readonly sourceId: string
+  readonly source: Source
+  readonly concurrency: number
+  readonly progress: Ref.Ref<Progress>
+  readonly lease: Lease
+  readonly checkpoint: Checkpoint.Checkpoint
+}
+
+/** Sorts a batch of read results into documents to write and items that failed, with what to bank for each. */
+const sortBatch = (
+  results: ReadonlyArray<{ readonly item: PlannedItem; readonly read: Either.Either<ReadItem, ItemProblem> }>
+) => {
+  const upserts: Array<DocumentRow> = []
+  const errors: Array<ItemErrorRow> = []
+  const banked: Array<{ key: string; version: string }> = []
+  for (const { item, read } of results) {
+    const row = toRow(item, read)
+    if (Either.isRight(row)) upserts.push(row.right)
+    else errors.push({ key: item.key, version: item.version, error: row.left.reason })
+    banked.push({ key: item.key, version: Either.isRight(row) ? row.right.sourceVersion : item.version })
+  }
+  return { upserts, errors, banked, read: results.filter(({ read }) => Either.isRight(read)).length }
+}
+
+/** Records the plan's problems, imports what changed, deletes what is gone: every batch fenced, then banked. */
+const applyPlan = (plan: Plan, ctx: Applying) =>
+  Effect.gen(function* () {
+    const { sourceId, source, progress, lease, checkpoint } = ctx
+    // A batch is banked in the same uninterruptible step as its commit: an
+    // interruption between the two would leave written items unbanked.
+    const writeAndBank = (batch: Batch, rows: ReadonlyArray<{ readonly key: string; readonly version: string }>) =>
+      Effect.uninterruptible(
+        Effect.all([
+          writeBatch(sourceId, batch, lease.fence),
+          Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true }),
+          Ref.update(progress, (p) => ({ ...p, banked: p.banked + rows.length }))
+        ])
+      )
+
+    const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
+    if (planErrors.length > 0 || plan.resolvedErrors.length > 0) {
+      yield* writeBatch(
+        sourceId,
+        { upserts: [], deletes: [], errors: planErrors, resolved: plan.resolvedErrors },
+        lease.fence
+      )
+      yield* Ref.update(progress, (p) => ({ ...p, failed: p.failed + planErrors.length }))
+    }
+
+    // Batches are read and parsed ahead (up to `concurrency` at once) while the previous one is written.
+    yield* Stream.fromIterable(plan.changed).pipe(
+      Stream.grouped(writeBatchSize),
+      Stream.mapEffect(
+        (items) =>
+          Effect.forEach(items, (item) => Effect.map(Effect.either(source.read(item)), (read) => ({ item, read }))),
+        { concurrency: ctx.concurrency }
+      ),
+      Stream.runForEach((results) =>
+        Effect.gen(function* () {
+          const { upserts, errors, banked, read } = sortBatch(results)
+          yield* writeAndBank({ upserts, deletes: [], errors }, banked)
+          yield* Ref.update(progress, (p) => ({
+            ...p,
+            read: p.read + read,
+            imported: p.imported + upserts.length,
+            failed: p.failed + errors.length,
+            bytes: p.bytes + upserts.reduce((sum, d) => sum + d.size, 0)
+          }))
+        })
+      )
+    )
+
+    yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "deleting" }))
+    for (let i = 0; i < plan.deletes.length; i += deleteBatch) {
+      const keys = plan.deletes.slice(i, i + deleteBatch)
+      yield* writeAndBank(
+        { upserts: [], deletes: keys, errors: [] },
+        keys.map((key) => ({ key, version: "deleted" }))
+      )
+      yield* Ref.update(progress, (p) => ({ ...p, deleted: p.deleted + keys.length }))
+    }
+  })
+
 const syncUnderLease = (options: SyncOptions) =>
   Effect.gen(function* () {
     const lock = yield* LeaseLock
@@ -241,84 +325,10 @@ const syncUnderLease = (options: SyncOptions) =>
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "importing", toImport: plan.changed.length }))
             yield* Ops.recordPlanned(op.id, op.banked + plan.changed.length + plan.deletes.length)
 
-            // A batch is banked the moment it commits: an interruption between the two
-            // would leave written items unbanked.
-            const writeAndBank = (
-              batch: Batch,
-              rows: ReadonlyArray<{ readonly key: string; readonly version: string }>
-            ) =>
-              Effect.uninterruptible(
-                Effect.all([
-                  writeBatch(sourceId, batch, lease.fence),
-                  Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true }),
-                  Ref.update(progress, (p) => ({ ...p, banked: p.banked + rows.length }))
-                ])
-              )
-
-            // Batches are read and parsed ahead (up to `concurrency` at once) while the
-            // previous one is written.
-            const importAll = Stream.fromIterable(plan.changed).pipe(
-              Stream.grouped(writeBatchSize),
-              Stream.mapEffect(
-                (items) =>
-                  Effect.forEach(items, (item) =>
-                    Effect.map(Effect.either(source.read(item)), (read) => ({ item, read }))
-                  ),
-                { concurrency: options.concurrency }
-              ),
-              Stream.runForEach((chunk) =>
-                Effect.gen(function* () {
-                  const upserts: Array<DocumentRow> = []
-                  const errors: Array<ItemErrorRow> = []
-                  const banked: Array<{ key: string; version: string }> = []
-                  let readCount = 0
-                  for (const { item, read } of chunk) {
-                    if (Either.isRight(read)) readCount++
-                    const row = toRow(item, read)
-                    if (Either.isRight(row)) upserts.push(row.right)
-                    else errors.push({ key: item.key, version: item.version, error: row.left.reason })
-                    banked.push({
-                      key: item.key,
-                      version: Either.isRight(row) ? row.right.sourceVersion : item.version
-                    })
-                  }
-                  yield* writeAndBank({ upserts, deletes: [], errors }, banked)
-                  const bytes = upserts.reduce((sum, d) => sum + d.size, 0)
-                  yield* Ref.update(progress, (p) => ({
-                    ...p,
-                    read: p.read + readCount,
-                    imported: p.imported + upserts.length,
-                    failed: p.failed + errors.length,
-                    bytes: p.bytes + bytes
-                  }))
-                })
-              )
+            yield* interruptOn(
+              applyPlan(plan, { sourceId, source, concurrency: options.concurrency, progress, lease, checkpoint }),
+              checkpoint.failed
             )
-            const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
-            const work = Effect.gen(function* () {
-              if (planErrors.length > 0 || plan.resolvedErrors.length > 0) {
-                yield* writeBatch(
-                  sourceId,
-                  { upserts: [], deletes: [], errors: planErrors, resolved: plan.resolvedErrors },
-                  lease.fence
-                )
-                yield* Ref.update(progress, (p) => ({ ...p, failed: p.failed + planErrors.length }))
-              }
-              yield* importAll
-              yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "deleting" }))
-              for (let i = 0; i < plan.deletes.length; i += deleteBatch) {
-                const keys = plan.deletes.slice(i, i + deleteBatch)
-                yield* writeAndBank(
-                  { upserts: [], deletes: keys, errors: [] },
-                  keys.map((key) => ({ key, version: "deleted" }))
-                )
-                yield* Ref.update(progress, (p) => ({
-                  ...p,
-                  deleted: p.deleted + keys.length
-                }))
-              }
-            })
-            yield* interruptOn(work, checkpoint.failed)
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
             yield* Ops.finish(sourceId, op.id, { kind: source.kind, syncedOp: op.id }, lease.fence)
             const final = yield* Ref.get(progress)
