@@ -77,6 +77,43 @@ describe("SyncProgram in process", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("never follows a file swapped for a symlink out of the root between plan and read", () =>
+    Effect.gen(function* () {
+      const url = yield* TestDatabase.freshDatabase("sync_symlink_swap")
+      const outside = Folder.makeFolder({ "secret.txt": "outside the root\n" })
+      const root = Folder.makeFolder(Folder.notes(10))
+      const plain = DirSource.make(root)
+      const swapping: Source = {
+        ...plain,
+        read: (item) =>
+          Effect.zipRight(
+            item.key === "d3/note-3.md"
+              ? Effect.sync(() => {
+                  fs.rmSync(path.join(root, "d3", "note-3.md"))
+                  fs.symlinkSync(path.join(outside, "secret.txt"), path.join(root, "d3", "note-3.md"))
+                })
+              : Effect.void,
+            plain.read(item)
+          )
+      }
+      const layers = syncLayers(url)
+      yield* Migrations.migrate().pipe(Effect.provide(layers))
+      const summary = yield* runSync(swapping).pipe(Effect.provide(layers))
+      expect(summary).toMatchObject({ imported: 9, failed: 1 })
+      const [error] = yield* Effect.promise(() =>
+        Folder.query<{ error: string }>(url, "SELECT error FROM tidemark.item_errors WHERE key = 'd3/note-3.md'")
+      )
+      expect(error!.error).toContain("symlink")
+      const [leaked] = yield* Effect.promise(() =>
+        Folder.query<{ n: string }>(
+          url,
+          "SELECT count(*) AS n FROM tidemark.documents WHERE content LIKE '%outside the root%'"
+        )
+      )
+      expect(Number(leaked!.n)).toBe(0)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("stops with CheckpointUnavailable when the direct pool dies mid-sync, and imports nothing after", () =>
     Effect.gen(function* () {
       const url = yield* TestDatabase.freshDatabase("sync_direct_down")

@@ -98,15 +98,37 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
       })
     )
 
+  // One descriptor, opened without following a symlink (a file swapped for a link
+  // since the plan is refused, never followed out of the root), stat-ed and read
+  // through: the version then describes exactly the bytes read.
   const readNow = (item: PlannedItem, readAtMicros: bigint): ReadItem => {
     const file = path.join(absoluteRoot, ...item.key.split("/"))
     const problem = (reason: string) => new ItemProblem({ key: item.key, reason })
-    const stat = fs.lstatSync(file, { bigint: true })
-    if (!stat.isFile()) throw problem("no longer a regular file")
-    if (stat.size > BigInt(options.maxBytes)) {
-      throw problem(`larger than the ${Math.round(options.maxBytes / 1024 / 1024)} MiB limit (${stat.size} bytes)`)
+    let fd: number
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+    } catch (cause) {
+      throw (cause as NodeJS.ErrnoException).code === "ELOOP" ? problem("became a symlink (not followed)") : cause
     }
-    const bytes = fs.readFileSync(file)
+    let stat: fs.BigIntStats
+    let bytes: Buffer
+    try {
+      stat = fs.fstatSync(fd, { bigint: true })
+      if (!stat.isFile()) throw problem("no longer a regular file")
+      if (stat.size > BigInt(options.maxBytes)) {
+        throw problem(`larger than the ${Math.round(options.maxBytes / 1024 / 1024)} MiB limit (${stat.size} bytes)`)
+      }
+      bytes = Buffer.allocUnsafe(Number(stat.size))
+      let filled = 0
+      while (filled < bytes.length) {
+        const n = fs.readSync(fd, bytes, filled, bytes.length - filled, filled)
+        if (n === 0) break
+        filled += n
+      }
+      bytes = bytes.subarray(0, filled)
+    } finally {
+      fs.closeSync(fd)
+    }
     if (bytes.includes(0)) throw problem("binary file (contains NUL bytes)")
     let content: string
     try {
