@@ -9,6 +9,7 @@ import { DbSettings } from "../src/db/DbSettings.js"
 import * as Migrations from "../src/db/Migrations.js"
 import * as LeaseLock from "../src/lock/LeaseLock.js"
 import * as PgLeaseStore from "../src/lock/PgLeaseStore.js"
+import * as DocumentsSink from "../src/sink/DocumentsSink.js"
 import * as DirSource from "../src/source/DirSource.js"
 import type { Source } from "../src/source/Source.js"
 import { initialProgress } from "../src/sync/Progress.js"
@@ -17,7 +18,11 @@ import * as Folder from "./support/folder.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const syncLayers = (mainUrl: string, directUrl: string = mainUrl) =>
-  Layer.mergeAll(LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)), PgCheckpointStore.layer).pipe(
+  Layer.mergeAll(
+    LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)),
+    PgCheckpointStore.layer,
+    DocumentsSink.layer
+  ).pipe(
     Layer.provideMerge(Database.layer),
     Layer.provide(
       Layer.succeed(DbSettings, {

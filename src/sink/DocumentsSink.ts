@@ -1,77 +1,104 @@
 /**
- * The default sink: `tidemark.documents`. One batch is one MainDb transaction:
- * the lease's fence first, then one `INSERT … SELECT FROM unnest(...)` for all
- * upserts, one DELETE for all deletions, and the batch's item errors. The
- * search vector is left NULL (derived later, off the write path).
+ * The default sink: `tidemark.documents`, one row per item with its content,
+ * frontmatter and title. A batch is one MainDb transaction: the lease's fence
+ * first, then one `INSERT … SELECT FROM unnest(...)` for all the documents,
+ * one DELETE for all deletions, and the batch's item errors. The search vector
+ * is left NULL (derived later, off the write path).
  */
-import type { SqlError } from "@effect/sql/SqlError"
-import { Effect } from "effect"
+import { Effect, Either, Layer } from "effect"
 import { MainDb, transaction } from "../db/Database.js"
+import { parseDocument } from "./Document.js"
+import { type ItemErrorRow, Sink } from "./Sink.js"
 
-export interface DocumentRow {
-  readonly key: string
-  readonly version: string
-  readonly sourceVersion: string
-  readonly size: number
-  readonly mtime: Date | null
-  readonly content: string
-  readonly frontmatter: unknown
-  readonly title: string
-}
+/** Rows changed by one sync past which the table's statistics are refreshed. */
+const analyzeAfter = 1000
 
-export interface ItemErrorRow {
-  readonly key: string
-  readonly version: string | null
-  readonly error: string
-}
-
-export interface Batch {
-  readonly upserts: ReadonlyArray<DocumentRow>
-  readonly deletes: ReadonlyArray<string>
-  readonly errors: ReadonlyArray<ItemErrorRow>
-  /** Items whose recorded errors no longer apply (they are gone from the source). */
-  readonly resolved?: ReadonlyArray<string>
-}
-
-export const writeBatch = <E>(sourceId: string, batch: Batch, fence: Effect.Effect<void, E>) =>
-  Effect.flatMap(MainDb, ({ sql }) =>
-    transaction(sql)(
-      Effect.gen(function* () {
-        yield* fence
-        const { upserts, deletes, errors } = batch
-        if (upserts.length > 0) {
-          yield* sql`
-            INSERT INTO tidemark.documents AS d
-              (source_id, key, version, source_version, size, mtime, content, frontmatter, title, imported_at)
-            SELECT ${sourceId}, k, v, sv, s, m, c, f::jsonb, t, now()
-              FROM unnest(
-                ${upserts.map((d) => d.key)}::text[], ${upserts.map((d) => d.version)}::text[],
-                ${upserts.map((d) => d.sourceVersion)}::text[], ${upserts.map((d) => d.size)}::bigint[],
-                ${upserts.map((d) => d.mtime?.toISOString() ?? null)}::timestamptz[], ${upserts.map((d) => d.content)}::text[],
-                ${upserts.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter)))}::text[],
-                ${upserts.map((d) => d.title)}::text[]
-              ) AS u(k, v, sv, s, m, c, f, t)
-            ON CONFLICT (source_id, key) DO UPDATE SET
-              version = excluded.version, source_version = excluded.source_version, size = excluded.size,
-              mtime = excluded.mtime, content = excluded.content, frontmatter = excluded.frontmatter,
-              title = excluded.title, tsv = NULL, imported_at = excluded.imported_at`
-        }
-        if (deletes.length > 0) {
-          yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${deletes}::text[])`
-        }
-        const cleared = [...upserts.map((d) => d.key), ...deletes, ...(batch.resolved ?? [])]
-        if (cleared.length > 0) {
-          yield* sql`DELETE FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${cleared}::text[])`
-        }
-        if (errors.length > 0) {
-          yield* sql`
-            INSERT INTO tidemark.item_errors AS e (source_id, key, version, error)
-            SELECT ${sourceId}, k, v, r
-              FROM unnest(${errors.map((e) => e.key)}::text[], ${errors.map((e) => e.version)}::text[],
-                          ${errors.map((e) => e.error)}::text[]) AS u(k, v, r)
-            ON CONFLICT (source_id, key) DO UPDATE SET
-              version = excluded.version, error = excluded.error, attempts = e.attempts + 1, last_at = now()`
-        }
-      })
-    )
-  ) satisfies Effect.Effect<void, E | SqlError, MainDb>
+export const layer = Layer.effect(
+  Sink,
+  Effect.map(MainDb, ({ sql }) =>
+    Sink.of({
+      // The lookups go through the primary keys whatever the planner's statistics say
+      // (right after a bulk import they are stale, and a join would scan the source).
+      differing: (sourceId, items) => {
+        const keys = items.map((i) => i.key)
+        return sql<{ key: string; version: string; stored: string | null; failed: boolean }>`
+          WITH d AS MATERIALIZED (
+                 SELECT key, source_version FROM tidemark.documents
+                  WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[])),
+               e AS MATERIALIZED (
+                 SELECT key FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[]))
+          SELECT u.key, u.version, d.source_version AS stored, e.key IS NOT NULL AS failed
+            FROM unnest(${keys}::text[], ${items.map((i) => i.version)}::text[]) AS u(key, version)
+            LEFT JOIN d USING (key) LEFT JOIN e USING (key)
+           WHERE d.source_version IS DISTINCT FROM u.version`
+      },
+      keysAfter: (sourceId, after, limit) =>
+        Effect.map(
+          sql<{ key: string }>`
+            SELECT key FROM tidemark.documents WHERE source_id = ${sourceId} AND key > ${after} ORDER BY key LIMIT ${limit}`,
+          (rows) => rows.map((r) => r.key)
+        ),
+      count: (sourceId) =>
+        Effect.map(
+          sql<{ n: string }>`SELECT count(*) AS n FROM tidemark.documents WHERE source_id = ${sourceId}`,
+          (rows) => Number(rows[0]?.n ?? 0)
+        ),
+      write: (sourceId, batch, fence) => {
+        const rejected: Array<ItemErrorRow> = []
+        const documents = batch.items.flatMap((item) => {
+          const parsed = parseDocument(item.key, item.content)
+          if (Either.isLeft(parsed)) {
+            rejected.push({ key: item.key, version: item.version, error: parsed.left })
+            return []
+          }
+          return [{ ...item, ...parsed.right }]
+        })
+        const errors = [...batch.errors, ...rejected]
+        const cleared = [...documents.map((d) => d.key), ...batch.deletes, ...(batch.resolved ?? [])]
+        return transaction(sql)(
+          Effect.gen(function* () {
+            yield* fence
+            if (documents.length > 0) {
+              yield* sql`
+                INSERT INTO tidemark.documents AS d
+                  (source_id, key, version, source_version, size, mtime, content, frontmatter, title, imported_at)
+                SELECT ${sourceId}, k, v, sv, s, m, c, f::jsonb, t, now()
+                  FROM unnest(
+                    ${documents.map((d) => d.key)}::text[], ${documents.map((d) => d.contentHash)}::text[],
+                    ${documents.map((d) => d.version)}::text[], ${documents.map((d) => d.size)}::bigint[],
+                    ${documents.map((d) => d.mtime?.toISOString() ?? null)}::timestamptz[],
+                    ${documents.map((d) => d.content)}::text[],
+                    ${documents.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter)))}::text[],
+                    ${documents.map((d) => d.title)}::text[]
+                  ) AS u(k, v, sv, s, m, c, f, t)
+                ON CONFLICT (source_id, key) DO UPDATE SET
+                  version = excluded.version, source_version = excluded.source_version, size = excluded.size,
+                  mtime = excluded.mtime, content = excluded.content, frontmatter = excluded.frontmatter,
+                  title = excluded.title, tsv = NULL, imported_at = excluded.imported_at`
+            }
+            if (batch.deletes.length > 0) {
+              yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${batch.deletes}::text[])`
+            }
+            if (cleared.length > 0) {
+              yield* sql`DELETE FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${cleared}::text[])`
+            }
+            if (errors.length > 0) {
+              yield* sql`
+                INSERT INTO tidemark.item_errors AS e (source_id, key, version, error)
+                SELECT ${sourceId}, k, v, r
+                  FROM unnest(${errors.map((e) => e.key)}::text[], ${errors.map((e) => e.version)}::text[],
+                              ${errors.map((e) => e.error)}::text[]) AS u(k, v, r)
+                ON CONFLICT (source_id, key) DO UPDATE SET
+                  version = excluded.version, error = excluded.error, attempts = e.attempts + 1, last_at = now()`
+            }
+            return rejected
+          })
+        )
+      },
+      // After a large change the statistics are stale (a first import leaves them at
+      // zero rows); a few hundred milliseconds of ANALYZE keep the next sync fast.
+      afterSync: (changedRows) =>
+        changedRows < analyzeAfter ? Effect.void : Effect.asVoid(sql`ANALYZE tidemark.documents`)
+    })
+  )
+)

@@ -72,18 +72,13 @@ export const recordPlanned = (opId: number, planned: number) =>
     ({ sql }) => sql`UPDATE tidemark.ops SET planned = ${planned}, updated_at = now() WHERE id = ${opId}`
   ).pipe(Effect.asVoid)
 
-/** Rows changed by one sync past which the documents table's statistics are refreshed. */
-const analyzeAfter = 1000
-
-/**
- * After a large change the planner's statistics are stale (a first import
- * leaves them at zero rows), and lookups by key would scan. A few hundred
- * milliseconds of ANALYZE now keep the next sync fast.
- */
-export const refreshStatistics = (changedRows: number) =>
-  changedRows < analyzeAfter
-    ? Effect.void
-    : Effect.flatMap(MainDb, ({ sql }) => sql`ANALYZE tidemark.documents`).pipe(Effect.asVoid)
+/** Keys of the source's items that have a recorded error. */
+export const recordedErrorKeys = (sourceId: string) =>
+  Effect.flatMap(MainDb, ({ sql }) =>
+    Effect.map(sql<{ key: string }>`SELECT key FROM tidemark.item_errors WHERE source_id = ${sourceId}`, (rows) =>
+      rows.map((r) => r.key)
+    )
+  )
 
 /** Advances the watermark, closes the op and drops its banked items, in one fenced transaction. */
 export const finish = <E>(sourceId: string, opId: number, watermark: unknown, fence: Effect.Effect<void, E>) =>

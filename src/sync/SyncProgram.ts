@@ -15,11 +15,9 @@
 import { Chunk, Data, type Duration, Effect, Either, Ref, Stream } from "effect"
 import * as Checkpoint from "../checkpoint/Checkpoint.js"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
-import { MainDb } from "../db/Database.js"
 import { isTransient, transientRetrySchedule } from "../db/Transient.js"
 import { type Lease, LeaseLock } from "../lock/LeaseLock.js"
-import { parseDocument } from "../sink/Document.js"
-import { type Batch, type DocumentRow, type ItemErrorRow, writeBatch } from "../sink/DocumentsSink.js"
+import { type Batch, type ItemErrorRow, Sink } from "../sink/Sink.js"
 import { ItemProblem, type PlannedItem, type ReadItem, type Source } from "../source/Source.js"
 import { interruptOn } from "../util/interruptOn.js"
 import * as Ops from "./Ops.js"
@@ -118,7 +116,7 @@ interface Plan {
 /** `resumedOp`: the op whose banked items to skip, if it has any. */
 const makePlan = (sourceId: string, source: Source, resumedOp: number | null, progress: Ref.Ref<Progress>) =>
   Effect.gen(function* () {
-    const { sql } = yield* MainDb
+    const sink = yield* Sink
     const store = yield* CheckpointStore
     const changed: Array<PlannedItem> = []
     let moved = 0
@@ -134,20 +132,8 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
             else items.push(entry)
           }
           for (const item of items) seen.add(item.key)
-          // Only the items whose stored version differs come back: a no-change sync transfers
-          // nothing. The lookups go through the primary keys whatever the planner's statistics
-          // say (right after a bulk import they are stale, and a join would scan the source).
-          const keys = items.map((i) => i.key)
-          const differing = yield* sql<{ key: string; version: string; stored: string | null; failed: boolean }>`
-            WITH d AS MATERIALIZED (
-                   SELECT key, source_version FROM tidemark.documents
-                    WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[])),
-                 e AS MATERIALIZED (
-                   SELECT key FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[]))
-            SELECT u.key, u.version, d.source_version AS stored, e.key IS NOT NULL AS failed
-              FROM unnest(${keys}::text[], ${items.map((i) => i.version)}::text[]) AS u(key, version)
-              LEFT JOIN d USING (key) LEFT JOIN e USING (key)
-             WHERE d.source_version IS DISTINCT FROM u.version`
+          // Only the items whose stored version differs come back: a no-change sync transfers nothing.
+          const differing = yield* sink.differing(sourceId, items)
           const banked =
             resumedOp === null || differing.length === 0
               ? new Map<string, string>()
@@ -168,21 +154,18 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
     const deletes: Array<string> = []
     let after = ""
     for (;;) {
-      const page = yield* sql<{ key: string }>`
-        SELECT key FROM tidemark.documents WHERE source_id = ${sourceId} AND key > ${after} ORDER BY key LIMIT 5000`
+      const page = yield* sink.keysAfter(sourceId, after, 5000)
       if (page.length === 0) break
-      for (const { key } of page) {
+      for (const key of page) {
         if (!seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix))) deletes.push(key)
       }
-      after = page[page.length - 1]!.key
+      after = page[page.length - 1]!
     }
     const problemKeys = new Set(problems.map((p) => p.key))
-    const recorded = yield* sql<{ key: string }>`SELECT key FROM tidemark.item_errors WHERE source_id = ${sourceId}`
-    const resolvedErrors = recorded
-      .map((row) => row.key)
-      .filter((key) => !seen.has(key) && !problemKeys.has(key) && !unlisted.some((prefix) => key.startsWith(prefix)))
-    const [count] = yield* sql<{ n: string }>`
-      SELECT count(*) AS n FROM tidemark.documents WHERE source_id = ${sourceId}`
+    const resolvedErrors = (yield* Ops.recordedErrorKeys(sourceId)).filter(
+      (key) => !seen.has(key) && !problemKeys.has(key) && !unlisted.some((prefix) => key.startsWith(prefix))
+    )
+    const existing = yield* sink.count(sourceId)
     return {
       changed,
       moved,
@@ -190,29 +173,9 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
       deletes,
       resolvedErrors,
       seen: seen.size,
-      existing: Number(count?.n ?? 0)
+      existing
     } satisfies Plan
   })
-
-const toRow = (item: PlannedItem, read: Either.Either<ReadItem, ItemProblem>) =>
-  Either.flatMap(read, (content) =>
-    Either.map(
-      Either.mapLeft(
-        parseDocument(content.key, content.content),
-        (reason) => new ItemProblem({ key: item.key, reason })
-      ),
-      (parsed): DocumentRow => ({
-        key: content.key,
-        version: content.contentHash,
-        sourceVersion: content.version,
-        size: content.size,
-        mtime: content.mtime,
-        content: content.content,
-        frontmatter: parsed.frontmatter,
-        title: parsed.title
-      })
-    )
-  )
 
 interface Applying {
   readonly sourceId: string
@@ -223,48 +186,50 @@ interface Applying {
   readonly checkpoint: Checkpoint.Checkpoint
 }
 
-/** Sorts a batch of read results into documents to write and items that failed, with what to bank for each. */
+/** Splits a batch of read results into items to write and items that could not be read, with what to bank for each. */
 const sortBatch = (
   results: ReadonlyArray<{ readonly item: PlannedItem; readonly read: Either.Either<ReadItem, ItemProblem> }>
 ) => {
-  const upserts: Array<DocumentRow> = []
+  const items: Array<ReadItem> = []
   const errors: Array<ItemErrorRow> = []
   const banked: Array<{ key: string; version: string }> = []
   for (const { item, read } of results) {
-    const row = toRow(item, read)
-    if (Either.isRight(row)) upserts.push(row.right)
-    else errors.push({ key: item.key, version: item.version, error: row.left.reason })
-    banked.push({ key: item.key, version: Either.isRight(row) ? row.right.sourceVersion : item.version })
+    if (Either.isRight(read)) items.push(read.right)
+    else errors.push({ key: item.key, version: item.version, error: read.left.reason })
+    banked.push({ key: item.key, version: Either.isRight(read) ? read.right.version : item.version })
   }
-  return { upserts, errors, banked, read: results.filter(({ read }) => Either.isRight(read)).length }
+  return { items, errors, banked }
 }
 
 /** Records the plan's problems, imports what changed, deletes what is gone: every batch fenced, then banked. */
 const applyPlan = (plan: Plan, ctx: Applying) =>
   Effect.gen(function* () {
     const { sourceId, source, progress, lease, checkpoint } = ctx
+    const sink = yield* Sink
     // A batch is banked in the same uninterruptible step as its commit: an
     // interruption between the two would leave written items unbanked.
     const writeAndBank = (batch: Batch, rows: ReadonlyArray<{ readonly key: string; readonly version: string }>) =>
       Effect.uninterruptible(
-        Effect.all([
-          writeBatch(sourceId, batch, lease.fence),
-          Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true }),
-          Ref.update(progress, (p) => ({ ...p, banked: p.banked + rows.length }))
-        ])
+        Effect.zipLeft(
+          sink.write(sourceId, batch, lease.fence),
+          Effect.zipRight(
+            Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true }),
+            Ref.update(progress, (p) => ({ ...p, banked: p.banked + rows.length }))
+          )
+        )
       )
 
     const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
     if (planErrors.length > 0 || plan.resolvedErrors.length > 0) {
-      yield* writeBatch(
+      yield* sink.write(
         sourceId,
-        { upserts: [], deletes: [], errors: planErrors, resolved: plan.resolvedErrors },
+        { items: [], deletes: [], errors: planErrors, resolved: plan.resolvedErrors },
         lease.fence
       )
       yield* Ref.update(progress, (p) => ({ ...p, failed: p.failed + planErrors.length }))
     }
 
-    // Batches are read and parsed ahead (up to `concurrency` at once) while the previous one is written.
+    // Batches are read ahead (up to `concurrency` at once) while the previous one is written.
     yield* Stream.fromIterable(plan.changed).pipe(
       Stream.grouped(writeBatchSize),
       Stream.mapEffect(
@@ -274,14 +239,14 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
       ),
       Stream.runForEach((results) =>
         Effect.gen(function* () {
-          const { upserts, errors, banked, read } = sortBatch(results)
-          yield* writeAndBank({ upserts, deletes: [], errors }, banked)
+          const { items, errors, banked } = sortBatch(results)
+          const rejected = yield* writeAndBank({ items, deletes: [], errors }, banked)
           yield* Ref.update(progress, (p) => ({
             ...p,
-            read: p.read + read,
-            imported: p.imported + upserts.length,
-            failed: p.failed + errors.length,
-            bytes: p.bytes + upserts.reduce((sum, d) => sum + d.size, 0)
+            read: p.read + items.length,
+            imported: p.imported + items.length - rejected.length,
+            failed: p.failed + errors.length + rejected.length,
+            bytes: p.bytes + items.reduce((sum, item) => sum + item.size, 0)
           }))
         })
       )
@@ -291,7 +256,7 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
     for (let i = 0; i < plan.deletes.length; i += deleteBatch) {
       const keys = plan.deletes.slice(i, i + deleteBatch)
       yield* writeAndBank(
-        { upserts: [], deletes: keys, errors: [] },
+        { items: [], deletes: keys, errors: [] },
         keys.map((key) => ({ key, version: "deleted" }))
       )
       yield* Ref.update(progress, (p) => ({ ...p, deleted: p.deleted + keys.length }))
@@ -332,7 +297,7 @@ const syncUnderLease = (options: SyncOptions) =>
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
             yield* Ops.finish(sourceId, op.id, { kind: source.kind, syncedOp: op.id }, lease.fence)
             const final = yield* Ref.get(progress)
-            yield* Ops.refreshStatistics(final.imported + final.deleted)
+            yield* Effect.flatMap(Sink, (sink) => sink.afterSync(final.imported + final.deleted))
             return {
               sourceId,
               dryRun: false,

@@ -2,6 +2,7 @@ import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Layer, Option, Ref } from "effect"
 import * as PgCheckpointStore from "../../checkpoint/PgCheckpointStore.js"
+import * as DocumentsSink from "../../sink/DocumentsSink.js"
 import * as LeaseLock from "../../lock/LeaseLock.js"
 import * as PgLeaseStore from "../../lock/PgLeaseStore.js"
 import * as DirSource from "../../source/DirSource.js"
@@ -12,7 +13,11 @@ import { PartialRun } from "../PartialRun.js"
 import * as ProgressReporter from "../ProgressReporter.js"
 import { UsageError } from "../UsageError.js"
 
-const syncLayer = Layer.mergeAll(LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)), PgCheckpointStore.layer)
+const syncLayer = Layer.mergeAll(
+  LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)),
+  PgCheckpointStore.layer,
+  DocumentsSink.layer
+)
 
 const parseDuration = (text: string): Option.Option<Duration.Duration> => {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())

@@ -1,0 +1,56 @@
+/**
+ * Where synced items go. The sync program knows nothing of the tables behind
+ * a sink: it asks which planned items differ from what is stored, pages
+ * through the stored keys (to find what the source no longer lists), and hands
+ * over batches to write, each in one transaction that begins with the lease's
+ * fence. A sink may reject an item it cannot store (a broken frontmatter
+ * block, say): it returns those, and they are recorded as item errors in the
+ * same transaction.
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import { Context, type Effect } from "effect"
+import type { PlannedItem, ReadItem } from "../source/Source.js"
+
+export interface ItemErrorRow {
+  readonly key: string
+  readonly version: string | null
+  readonly error: string
+}
+
+/** A planned item whose stored version differs from the planned one. */
+export interface Differing {
+  readonly key: string
+  readonly version: string
+  /** The stored source version, or null when the item is not stored. */
+  readonly stored: string | null
+  /** Whether the item has a recorded error (it is being retried). */
+  readonly failed: boolean
+}
+
+export interface Batch {
+  readonly items: ReadonlyArray<ReadItem>
+  readonly deletes: ReadonlyArray<string>
+  readonly errors: ReadonlyArray<ItemErrorRow>
+  /** Items whose recorded errors no longer apply (they are gone from the source). */
+  readonly resolved?: ReadonlyArray<string>
+}
+
+export interface SinkShape {
+  readonly differing: (
+    sourceId: string,
+    items: ReadonlyArray<PlannedItem>
+  ) => Effect.Effect<ReadonlyArray<Differing>, SqlError>
+  /** Stored keys after `after`, in key order, at most `limit`. */
+  readonly keysAfter: (sourceId: string, after: string, limit: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
+  readonly count: (sourceId: string) => Effect.Effect<number, SqlError>
+  /** Writes one batch in one transaction, `fence` first; returns the items it rejected (recorded as errors). */
+  readonly write: <E>(
+    sourceId: string,
+    batch: Batch,
+    fence: Effect.Effect<void, E>
+  ) => Effect.Effect<ReadonlyArray<ItemErrorRow>, E | SqlError>
+  /** Upkeep after a sync that changed `changedRows` rows. */
+  readonly afterSync: (changedRows: number) => Effect.Effect<void, SqlError>
+}
+
+export class Sink extends Context.Tag("tidemark/Sink")<Sink, SinkShape>() {}
