@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest"
 import pg from "pg"
 import { embeddedPaths, socketUrl } from "../src/db/embedded/paths.js"
 import * as Cli from "./support/cli.js"
+import * as Folder from "./support/folder.js"
 
 const holder = path.join(Cli.repoRoot, "test", "fixtures", "hold-embedded.mjs")
 
@@ -104,5 +105,17 @@ describe("embedded PostgreSQL", () => {
     }
     expect(Cli.serverPid(home)).toBeUndefined()
     expect(fs.readdirSync(home).filter((entry) => entry.startsWith("pgdata.init-"))).toEqual([])
+  })
+
+  it("runs the main job with no configuration: sync a folder into a fresh embedded server", async () => {
+    const home = Cli.freshHome()
+    const folder = Folder.makeFolder(Folder.notes(200))
+    const synced = await Cli.run(["sync", folder, "--json"], { TIDEMARK_HOME: home })
+    expect(synced.code, synced.stderr).toBe(0)
+    expect(JSON.parse(synced.stdout)).toMatchObject({ imported: 200, failed: 0 })
+    expect(synced.stderr).toMatch(/embedded PostgreSQL \d+ started in /)
+    const status = await Cli.run(["status", "--json"], { TIDEMARK_HOME: home })
+    expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ id: folder, documents: 200, openOp: null })])
+    expect(Cli.serverPid(home)).toBeUndefined()
   })
 })
