@@ -6,7 +6,7 @@
  */
 import * as path from "node:path"
 import { Either } from "effect"
-import { parse as parseYaml } from "yaml"
+import yaml from "js-yaml"
 
 export interface Parsed {
   readonly frontmatter: unknown
@@ -25,7 +25,8 @@ export const parseDocument = (key: string, content: string): Either.Either<Parse
     const block = frontmatterBlock.exec(content)
     if (block !== null) {
       try {
-        frontmatter = parseYaml(block[1]!) ?? null
+        // The core schema: dates stay strings, nothing but plain data is constructed.
+        frontmatter = yaml.load(block[1]!, { schema: yaml.CORE_SCHEMA }) ?? null
       } catch (error) {
         return Either.left(`broken frontmatter: ${(error as Error).message.split("\n")[0]}`)
       }
