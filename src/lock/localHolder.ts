@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
+import { isRunning } from "../util/processes.js"
 
 const readOrEmpty = (file: string) => {
   try {
@@ -30,19 +31,10 @@ const pidNamespace = () => {
   }
 }
 
-export const localNode: string = createHash("sha256")
+const localNode: string = createHash("sha256")
   .update([os.hostname(), readOrEmpty("/proc/sys/kernel/random/boot_id"), pidNamespace()].join("\0"))
   .digest("hex")
   .slice(0, 12)
-
-const isRunning = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 export const holderId = (pid: number, nonce: string) => `${localNode}:${pid}:${nonce}`
 

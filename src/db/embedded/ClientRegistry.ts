@@ -8,31 +8,14 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
-
-/** The kernel's start time of a process (Linux), or "" where it is not available. */
-const startTimeOf = (pid: number): string => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    // Fields after the parenthesised command name; starttime is field 22 overall.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return fields[19] ?? ""
-  } catch {
-    return ""
-  }
-}
-
-const isRunning = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
+import { isRunning, startTimeOf } from "../../util/processes.js"
 
 /** Whether the process recorded as (pid, startTime) is still that same process. */
-export const isSameLiveProcess = (pid: number, startTime: string): boolean =>
-  isRunning(pid) && (startTime === "" || startTimeOf(pid) === "" || startTimeOf(pid) === startTime)
+const isSameLiveProcess = (pid: number, startTime: string): boolean => {
+  if (!isRunning(pid)) return false
+  const now = startTimeOf(pid)
+  return startTime === "" || now === "" || now === startTime
+}
 
 export const register = (clientsDir: string): Effect.Effect<void, Error> =>
   Effect.try({
