@@ -38,11 +38,6 @@ export const layer = Layer.effect(
             SELECT key FROM tidemark.documents WHERE source_id = ${sourceId} AND key > ${after} ORDER BY key LIMIT ${limit}`,
           (rows) => rows.map((r) => r.key)
         ),
-      count: (sourceId) =>
-        Effect.map(
-          sql<{ n: string }>`SELECT count(*) AS n FROM tidemark.documents WHERE source_id = ${sourceId}`,
-          (rows) => Number(rows[0]?.n ?? 0)
-        ),
       write: (sourceId, batch, fence) => {
         const rejected: Array<ItemErrorRow> = []
         const documents = batch.items.flatMap((item) => {

@@ -42,7 +42,6 @@ export interface SinkShape {
   ) => Effect.Effect<ReadonlyArray<Differing>, SqlError>
   /** Stored keys after `after`, in key order, at most `limit`. */
   readonly keysAfter: (sourceId: string, after: string, limit: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
-  readonly count: (sourceId: string) => Effect.Effect<number, SqlError>
   /** Writes one batch in one transaction, `fence` first; returns the items it rejected (recorded as errors). */
   readonly write: <E>(
     sourceId: string,

@@ -151,21 +151,20 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
       )
     )
     const unlisted = yield* source.unlisted
+    // Gone: stored, not listed, and not under a folder the listing could not read.
+    const gone = (key: string) => !seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix))
     const deletes: Array<string> = []
+    let existing = 0
     let after = ""
     for (;;) {
       const page = yield* sink.keysAfter(sourceId, after, 5000)
       if (page.length === 0) break
-      for (const key of page) {
-        if (!seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix))) deletes.push(key)
-      }
+      existing += page.length
+      for (const key of page) if (gone(key)) deletes.push(key)
       after = page[page.length - 1]!
     }
     const problemKeys = new Set(problems.map((p) => p.key))
-    const resolvedErrors = (yield* Ops.recordedErrorKeys(sourceId)).filter(
-      (key) => !seen.has(key) && !problemKeys.has(key) && !unlisted.some((prefix) => key.startsWith(prefix))
-    )
-    const existing = yield* sink.count(sourceId)
+    const resolvedErrors = (yield* Ops.recordedErrorKeys(sourceId)).filter((key) => gone(key) && !problemKeys.has(key))
     return {
       changed,
       moved,
