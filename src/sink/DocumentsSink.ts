@@ -49,7 +49,7 @@ export const layer = Layer.effect(
           return [{ ...item, ...parsed.right }]
         })
         const errors = [...batch.errors, ...rejected]
-        const cleared = [...documents.map((d) => d.key), ...batch.deletes, ...(batch.resolved ?? [])]
+        const cleared = batch.resolved ?? []
         return transaction(sql)(
           Effect.gen(function* () {
             yield* fence

@@ -31,7 +31,10 @@ export interface Batch {
   readonly items: ReadonlyArray<ReadItem>
   readonly deletes: ReadonlyArray<string>
   readonly errors: ReadonlyArray<ItemErrorRow>
-  /** Items whose recorded errors no longer apply (they are gone from the source). */
+  /**
+   * Items whose recorded errors no longer apply (they import now, or are gone):
+   * cleared before this batch's own errors are recorded.
+   */
   readonly resolved?: ReadonlyArray<string>
 }
 

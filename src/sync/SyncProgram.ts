@@ -109,6 +109,8 @@ interface Plan {
   readonly deletes: ReadonlyArray<string>
   /** Keys with recorded errors that the source no longer lists. */
   readonly resolvedErrors: ReadonlyArray<string>
+  /** Keys of `changed` items that have a recorded error: cleared when they import. */
+  readonly failedKeys: ReadonlySet<string>
   readonly seen: number
   readonly existing: number
 }
@@ -119,6 +121,7 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
     const sink = yield* Sink
     const store = yield* CheckpointStore
     const changed: Array<PlannedItem> = []
+    const failedKeys = new Set<string>()
     let moved = 0
     const problems: Array<ItemProblem> = []
     const seen = new Set<string>()
@@ -144,7 +147,8 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
           for (const row of differing) {
             if (banked.get(row.key) === row.version) continue
             changed.push({ key: row.key, version: row.version })
-            if (row.stored !== `${row.version}:racy` && !row.failed) moved++
+            if (row.failed) failedKeys.add(row.key)
+            else if (row.stored !== `${row.version}:racy`) moved++
           }
           yield* Ref.update(progress, (p) => ({ ...p, seen: seen.size, toImport: changed.length }))
         })
@@ -171,6 +175,7 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
       problems,
       deletes,
       resolvedErrors,
+      failedKeys,
       seen: seen.size,
       existing
     } satisfies Plan
@@ -239,7 +244,8 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
       Stream.runForEach((results) =>
         Effect.gen(function* () {
           const { items, errors, banked } = sortBatch(results)
-          const rejected = yield* writeAndBank({ items, deletes: [], errors }, banked)
+          const resolved = items.filter((item) => plan.failedKeys.has(item.key)).map((item) => item.key)
+          const rejected = yield* writeAndBank({ items, deletes: [], errors, resolved }, banked)
           yield* Ref.update(progress, (p) => ({
             ...p,
             read: p.read + items.length,
