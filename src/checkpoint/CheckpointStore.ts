@@ -19,7 +19,6 @@ export interface CheckpointStoreShape {
     opId: number,
     keys: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyMap<string, string>, SqlError>
-  readonly count: (opId: number) => Effect.Effect<number, SqlError>
 }
 
 export class CheckpointStore extends Context.Tag("tidemark/CheckpointStore")<CheckpointStore, CheckpointStoreShape>() {}

@@ -16,8 +16,7 @@ export const layer = Layer.effect(
         Effect.map(Ref.get(ops), (all) => {
           const banked = all.get(opId)
           return new Map(keys.flatMap((key) => (banked?.has(key) ? [[key, banked.get(key)!] as const] : [])))
-        }),
-      count: (opId) => Effect.map(Ref.get(ops), (all) => all.get(opId)?.size ?? 0)
+        })
     })
   )
 )

@@ -35,11 +35,7 @@ export const layer = Layer.effect(
         outsideTransaction(
           sql<{ key: string; version: string }>`
             SELECT key, version FROM tidemark.op_items WHERE op_id = ${opId} AND key = ANY(${keys}::text[])`
-        ).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.key, r.version])))),
-      count: (opId) =>
-        outsideTransaction(sql<{ n: string }>`SELECT count(*) AS n FROM tidemark.op_items WHERE op_id = ${opId}`).pipe(
-          Effect.map((rows) => Number(rows[0]?.n ?? 0))
-        )
+        ).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.key, r.version]))))
     })
   )
 )
