@@ -6,7 +6,7 @@ import { Options } from "@effect/cli"
 import * as path from "node:path"
 import { Effect, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
 import * as Database from "../db/Database.js"
-import { DbSettings, dbSettingsConfig } from "../db/DbSettings.js"
+import { DbSettings, dbSettingsConfig, isValidPoolSize, poolSizeRange } from "../db/DbSettings.js"
 import * as Migrations from "../db/Migrations.js"
 
 export const dbOptions = {
@@ -47,19 +47,19 @@ export interface DbFlags {
 }
 
 class InvalidPoolSize extends Error {
-  readonly hint = "use a pool size between 1 and 100"
+  readonly hint = `use a pool size between ${poolSizeRange.min} and ${poolSizeRange.max}`
 }
 
 const checkedPoolSize = (flag: string, value: Option.Option<number>) =>
   Option.match(value, {
     onNone: () => Effect.succeed(Option.none<number>()),
     onSome: (n) =>
-      n >= 1 && n <= 100
+      isValidPoolSize(n)
         ? Effect.succeed(Option.some(n))
         : Effect.fail(new InvalidPoolSize(`--${flag} ${n} is out of range`))
   })
 
-export const settingsLayer = (flags: DbFlags) =>
+const settingsLayer = (flags: DbFlags) =>
   Layer.effect(
     DbSettings,
     Effect.gen(function* () {

@@ -37,9 +37,16 @@ export const defaultHome = (): string => {
   )
 }
 
+/** Pool sizes tidemark accepts, from the environment or from flags. */
+export const poolSizeRange = { min: 1, max: 100 } as const
+export const isValidPoolSize = (n: number) => Number.isInteger(n) && n >= poolSizeRange.min && n <= poolSizeRange.max
+
 const poolSize = (name: string, fallback: number) =>
   Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be between 1 and 100`, validation: (n) => n >= 1 && n <= 100 }),
+    Config.validate({
+      message: `${name} must be between ${poolSizeRange.min} and ${poolSizeRange.max}`,
+      validation: isValidPoolSize
+    }),
     Config.withDefault(fallback)
   )
 
