@@ -16,7 +16,7 @@ export const ExitCode = {
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
-export const signalExitCode = (signal: NodeJS.Signals | undefined): ExitCode =>
+const signalExitCode = (signal: NodeJS.Signals | undefined): ExitCode =>
   signal === "SIGTERM" ? ExitCode.sigterm : ExitCode.sigint
 
 /**

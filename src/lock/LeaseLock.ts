@@ -59,7 +59,7 @@ const newHolder = (): HolderInfo => ({
 })
 
 /** Pauses between polls for a busy lease: 200 ms growing to `maxPoll`, for at most `wait`. */
-export const pollSchedule = (wait: Duration.DurationInput, maxPoll: Duration.DurationInput) => {
+const pollSchedule = (wait: Duration.DurationInput, maxPoll: Duration.DurationInput) => {
   const cap = Duration.decode(maxPoll)
   return Schedule.exponential("200 millis", 1.5).pipe(
     Schedule.modifyDelay((delay) => Duration.min(delay, cap)),

@@ -16,7 +16,7 @@ export interface Parsed {
 const frontmatterBlock = /^---\r?\n([\s\S]*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)/
 const heading = /^#{1,6}[ \t]+(.+?)[ \t#]*$/m
 
-export const isMarkdown = (key: string) => /\.(md|markdown|mdx)$/i.test(key)
+const isMarkdown = (key: string) => /\.(md|markdown|mdx)$/i.test(key)
 
 export const parseDocument = (key: string, content: string): Either.Either<Parsed, string> => {
   let frontmatter: unknown = null

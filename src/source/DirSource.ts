@@ -51,7 +51,7 @@ const matcher = (globs: ReadonlyArray<string>) => {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true })
 
-export const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
+const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
 
 export const make = (root: string, options: DirOptions = defaultDirOptions): Source => {
   const absoluteRoot = path.resolve(root)

@@ -73,7 +73,7 @@ const writeBatchSize = 500
 const deleteBatch = 1000
 
 /** How many imports or deletions a sync may make without --allow-mass-change. */
-export const massChangeLimit = (existing: number) => Math.max(Math.floor(existing * 0.2), 50)
+const massChangeLimit = (existing: number) => Math.max(Math.floor(existing * 0.2), 50)
 
 /**
  * Too big a change to make without being asked: more than the limit, or a
@@ -81,7 +81,7 @@ export const massChangeLimit = (existing: number) => Math.max(Math.floor(existin
  * folder), however few they are. Deletions are checked on every run, resumed
  * or not.
  */
-export const isMassChange = (
+const isMassChange = (
   plan: {
     readonly existing: number
     readonly seen: number
