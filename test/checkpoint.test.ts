@@ -50,9 +50,9 @@ describe("checkpoint flush policy (TestClock)", () => {
     Effect.gen(function* () {
       const { appends, store } = yield* probedStore
       const checkpoint = yield* Checkpoint.make(1, 0).pipe(Effect.provideService(CheckpointStore, store))
-      yield* checkpoint.bank(item(0))
+      yield* checkpoint.bank([item(0)])
       expect(yield* Queue.take(appends)).toBe(1)
-      for (let i = 1; i <= 5; i++) yield* checkpoint.bank(item(i))
+      for (let i = 1; i <= 5; i++) yield* checkpoint.bank([item(i)])
       yield* TestClock.adjust("9 seconds")
       expect(yield* Queue.size(appends)).toBe(0)
       yield* TestClock.adjust("1 second")
@@ -68,10 +68,10 @@ describe("checkpoint flush policy (TestClock)", () => {
     Effect.gen(function* () {
       const { appends, store } = yield* probedStore
       const checkpoint = yield* Checkpoint.make(1, 0).pipe(Effect.provideService(CheckpointStore, store))
-      yield* checkpoint.bank(item(0))
+      yield* checkpoint.bank([item(0)])
       expect(yield* Queue.take(appends)).toBe(1)
       yield* TestClock.adjust("1 second")
-      for (let i = 1; i <= 1000; i++) yield* checkpoint.bank(item(i))
+      for (let i = 1; i <= 1000; i++) yield* checkpoint.bank([item(i)])
       expect(yield* Queue.take(appends)).toBe(1000)
     })
   )
@@ -84,9 +84,9 @@ describe("checkpoint flush policy (TestClock)", () => {
         Effect.provideService(CheckpointStore, store),
         Scope.extend(scope)
       )
-      yield* checkpoint.bank(item(0))
+      yield* checkpoint.bank([item(0)])
       expect(yield* Queue.take(appends)).toBe(1)
-      for (let i = 1; i <= 7; i++) yield* checkpoint.bank(item(i))
+      for (let i = 1; i <= 7; i++) yield* checkpoint.bank([item(i)])
       yield* Scope.close(scope, Exit.interrupt(FiberId.none))
       expect(yield* Queue.take(appends)).toBe(7)
       expect(yield* bankedOf(store, 1, range(0, 8))).toBe(8)
@@ -101,7 +101,7 @@ describe("checkpoint flush policy (TestClock)", () => {
         const checkpoint = yield* Checkpoint.make(7, 0).pipe(Effect.provideService(CheckpointStore, store))
         yield* Ref.set(failing, true)
         const unavailable = yield* Effect.fork(Effect.flip(checkpoint.failed))
-        for (let i = 0; i < 4; i++) yield* checkpoint.bank(item(i))
+        for (let i = 0; i < 4; i++) yield* checkpoint.bank([item(i)])
         // The first item woke a flush at once. Each flush tries 1 + 3 times (backoff under 2 s),
         // then gives up until the next tick, 10 s later.
         for (let flush = 1; flush <= 3; flush++) {
@@ -130,7 +130,7 @@ describe("checkpoint flush policy (TestClock)", () => {
             Array.from({ length: 700 }, (_, i) => i),
             (i) =>
               Effect.zipRight(
-                checkpoint.bank(item(worker * 1000 + i)),
+                checkpoint.bank([item(worker * 1000 + i)]),
                 i % 50 === 0 ? TestClock.adjust("1 second") : Effect.void
               ),
             { discard: true }

@@ -46,8 +46,8 @@ export const defaultFlushPolicy: FlushPolicy = {
 
 export interface Checkpoint {
   readonly opId: number
-  /** Records that `item`'s write committed. */
-  readonly bank: (item: BankedItem) => Effect.Effect<void>
+  /** Records that the writes of `items` committed. */
+  readonly bank: (items: ReadonlyArray<BankedItem>) => Effect.Effect<void>
   /** Flushes what is pending now. */
   readonly flush: Effect.Effect<void>
   /** Fails with CheckpointUnavailable once flushing gave up; never succeeds. */
@@ -107,11 +107,14 @@ export const make = Effect.fn("Checkpoint.make")(function* (
     )
   )
 
-  const bank = (item: BankedItem) =>
+  const bank = (items: ReadonlyArray<BankedItem>) =>
     Effect.gen(function* () {
-      // The pending map is mutated in place (copying it per item would cost O(n²));
+      // The pending map is mutated in place (copying it per batch would cost O(n²));
       // a flush swaps in a new one before it reads the old.
-      const size = yield* Ref.modify(pending, (map) => [map.set(item.key, item.version).size, map])
+      const size = yield* Ref.modify(pending, (map) => {
+        for (const item of items) map.set(item.key, item.version)
+        return [map.size, map]
+      })
       const first = !(yield* Ref.getAndSet(everBanked, true))
       if (first || size >= policy.flushAt) yield* Queue.offer(wake, undefined)
     })

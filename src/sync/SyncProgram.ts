@@ -217,7 +217,7 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
         Effect.zipLeft(
           sink.write(sourceId, batch, lease.fence),
           Effect.zipRight(
-            Effect.forEach(rows, (row) => checkpoint.bank(row), { discard: true }),
+            checkpoint.bank(rows),
             Ref.update(progress, (p) => ({ ...p, banked: p.banked + rows.length }))
           )
         )
