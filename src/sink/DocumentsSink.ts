@@ -32,6 +32,11 @@ export const layer = Layer.effect(
             LEFT JOIN d USING (key) LEFT JOIN e USING (key)
            WHERE d.source_version IS DISTINCT FROM u.version`
       },
+      count: (sourceId) =>
+        Effect.map(
+          sql<{ count: string }>`SELECT count(*) AS count FROM tidemark.documents WHERE source_id = ${sourceId}`,
+          (rows) => Number(rows[0]!.count)
+        ),
       keysAfter: (sourceId, after, limit) =>
         Effect.map(
           sql<{ key: string }>`

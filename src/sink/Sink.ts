@@ -43,6 +43,8 @@ export interface SinkShape {
     sourceId: string,
     items: ReadonlyArray<PlannedItem>
   ) => Effect.Effect<ReadonlyArray<Differing>, SqlError>
+  /** How many items are stored. */
+  readonly count: (sourceId: string) => Effect.Effect<number, SqlError>
   /** Stored keys after `after`, in key order, at most `limit`. */
   readonly keysAfter: (sourceId: string, after: string, limit: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
   /** Writes one batch in one transaction, `fence` first; returns the items it rejected (recorded as errors). */

@@ -12,9 +12,10 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import picomatch from "picomatch"
 import { Clock, Effect, Stream } from "effect"
 import { ItemProblem, type PlannedItem, type ReadItem, type Source } from "./Source.js"
+import { defaultExclude, defaultInclude, matcher } from "./globs.js"
+import { decodeText, tooLarge } from "./text.js"
 
 export interface DirOptions {
   readonly include: ReadonlyArray<string>
@@ -23,8 +24,8 @@ export interface DirOptions {
 }
 
 export const defaultDirOptions: DirOptions = {
-  include: ["**"],
-  exclude: [".git/**", "**/.git/**", "node_modules/**", "**/node_modules/**"],
+  include: defaultInclude,
+  exclude: [".git/**", "**/.git/**", ...defaultExclude],
   maxBytes: 10 * 1024 * 1024
 }
 
@@ -39,17 +40,6 @@ const errorText = (cause: unknown) => {
       ? "deleted while syncing"
       : (error.message ?? String(cause))
 }
-
-/** Glob matching that also works on names containing a newline (picomatch's `.` does not match one). */
-const matcher = (globs: ReadonlyArray<string>) => {
-  const patterns = globs.map((glob) => {
-    const re = picomatch.makeRe(glob, { dot: true })
-    return new RegExp(re.source, `${re.flags}s`)
-  })
-  return (key: string) => patterns.some((re) => re.test(key))
-}
-
-const utf8 = new TextDecoder("utf-8", { fatal: true })
 
 const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
 
@@ -115,9 +105,7 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
     try {
       stat = fs.fstatSync(fd, { bigint: true })
       if (!stat.isFile()) throw problem("no longer a regular file")
-      if (stat.size > BigInt(options.maxBytes)) {
-        throw problem(`larger than the ${Math.round(options.maxBytes / 1024 / 1024)} MiB limit (${stat.size} bytes)`)
-      }
+      if (stat.size > BigInt(options.maxBytes)) throw tooLarge(item.key, options.maxBytes, stat.size)
       bytes = Buffer.allocUnsafe(Number(stat.size))
       let filled = 0
       while (filled < bytes.length) {
@@ -129,13 +117,8 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
     } finally {
       fs.closeSync(fd)
     }
-    if (bytes.includes(0)) throw problem("binary file (contains NUL bytes)")
-    let content: string
-    try {
-      content = utf8.decode(bytes)
-    } catch {
-      throw problem("not valid UTF-8 text")
-    }
+    const content = decodeText(item.key, bytes)
+    if (content instanceof ItemProblem) throw content
     const version = versionOf(stat.size, stat.mtimeNs)
     return {
       key: item.key,
@@ -150,12 +133,19 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
   return {
     kind: "dir",
     root: absoluteRoot,
+    // A folder has no history to pin: every op goes to what is there now.
+    target: () => Effect.succeed({}),
     // A fresh walk each time the plan runs (a resumed sync plans again).
-    plan: Stream.suspend(() => {
-      unlisted.length = 0
-      return Stream.fromIterable({ [Symbol.iterator]: () => walk(absoluteRoot, "") })
-    }),
-    unlisted: Effect.sync(() => [...unlisted]),
-    read
+    plan: () =>
+      Effect.succeed({
+        _tag: "Complete",
+        items: Stream.suspend(() => {
+          unlisted.length = 0
+          return Stream.fromIterable({ [Symbol.iterator]: () => walk(absoluteRoot, "") })
+        }),
+        unlisted: Effect.sync(() => [...unlisted])
+      }),
+    read,
+    watermark: () => ({ kind: "dir" })
   } satisfies Source
 }

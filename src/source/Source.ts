@@ -1,8 +1,16 @@
 /**
- * A source, as the sync sees it: a plan (a stream of the items that exist
- * now, each with a cheap version that changes whenever its content may have
- * changed), whether that plan saw everything, and a way to read one item.
- * Folder (`dir`), git and JSONL sources implement it.
+ * A source, as the sync sees it. An op picks a target (what the source looks
+ * like now: for git, a commit; for a folder, simply "now"), then the source
+ * lists what to bring over toward it:
+ *
+ * - a `Complete` listing names every item that exists at the target, with a
+ *   cheap version that changes whenever its content may have changed; stored
+ *   items it does not name are gone (except under prefixes it could not list);
+ * - a `Delta` listing names only the items that changed since the last synced
+ *   watermark, and the keys that are gone.
+ *
+ * `read` fetches one planned item's content. Folder (`dir`), git and JSONL
+ * sources implement it.
  */
 import { Data, type Effect, type Stream } from "effect"
 
@@ -15,6 +23,17 @@ export interface PlannedItem {
 /** An item the source could not plan or read, with the reason a person can act on. */
 export class ItemProblem extends Data.TaggedError("ItemProblem")<{ readonly key: string; readonly reason: string }> {}
 
+/** The source as a whole cannot be used (not a repository, an unknown ref, git missing...). */
+export class SourceUnavailable extends Data.TaggedError("SourceUnavailable")<{
+  readonly root: string
+  readonly reason: string
+  readonly hint?: string
+}> {
+  override get message() {
+    return `cannot sync ${this.root}: ${this.reason}`
+  }
+}
+
 export interface ReadItem {
   readonly key: string
   readonly content: string
@@ -26,15 +45,40 @@ export interface ReadItem {
   readonly version: string
 }
 
+/** Where an op goes, as recorded in `ops.target` (JSON). */
+export type Target = { readonly [field: string]: string }
+
+export type Listing =
+  | {
+      readonly _tag: "Complete"
+      /** Items that exist now, and problems met while listing (an unreadable folder, a symlink...). */
+      readonly items: Stream.Stream<PlannedItem | ItemProblem, SourceUnavailable>
+      /**
+       * Key prefixes the finished listing could not see into: nothing under them
+       * may be deleted.
+       */
+      readonly unlisted: Effect.Effect<ReadonlyArray<string>>
+    }
+  | {
+      readonly _tag: "Delta"
+      /** Items added or changed since the watermark, and problems met while listing. */
+      readonly items: Stream.Stream<PlannedItem | ItemProblem, SourceUnavailable>
+      /** Keys removed since the watermark. */
+      readonly gone: ReadonlyArray<string>
+    }
+
 export interface Source {
   readonly kind: "dir" | "git" | "jsonl"
   readonly root: string
-  /** Items that exist now, and problems met while listing (an unreadable folder...). */
-  readonly plan: Stream.Stream<PlannedItem | ItemProblem>
   /**
-   * Whether the finished plan saw everything under these key prefixes. A prefix
-   * that could not be listed must delete nothing under it.
+   * The target of an op. `pinned` is the target the open op recorded when it
+   * began (null for a new op): the source keeps it, or moves on when it can no
+   * longer be reached.
    */
-  readonly unlisted: Effect.Effect<ReadonlyArray<string>>
-  readonly read: (item: PlannedItem) => Effect.Effect<ReadItem, ItemProblem>
+  readonly target: (pinned: Target | null) => Effect.Effect<Target, SourceUnavailable>
+  /** What to do to bring the stored items from `watermark` (the last finished sync's, if any) to `target`. */
+  readonly plan: (target: Target, watermark: unknown) => Effect.Effect<Listing, SourceUnavailable>
+  readonly read: (item: PlannedItem) => Effect.Effect<ReadItem, ItemProblem | SourceUnavailable>
+  /** What a finished op toward `target` records as the source's watermark. */
+  readonly watermark: (target: Target) => Record<string, unknown>
 }

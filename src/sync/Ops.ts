@@ -5,6 +5,7 @@
  */
 import { Data, Effect } from "effect"
 import { MainDb, transaction } from "../db/Database.js"
+import type { Target } from "../source/Source.js"
 
 export class SourceConflict extends Data.TaggedError("SourceConflict")<{
   readonly sourceId: string
@@ -24,7 +25,14 @@ export interface OpenOp {
   readonly banked: number
   readonly restarts: number
   readonly resumed: boolean
+  /** The source's watermark when the op opened: where its plan starts from. */
+  readonly base: unknown
+  /** The target the op pinned, or null when it has none yet. */
+  readonly target: Target | null
 }
+
+const pinned = (target: unknown): Target | null =>
+  target !== null && typeof target === "object" && Object.keys(target).length > 0 ? (target as Target) : null
 
 export const ensureSource = (sourceId: string, kind: string, root: string) =>
   Effect.flatMap(MainDb, ({ sql }) =>
@@ -44,24 +52,53 @@ export const openOrResume = <E>(sourceId: string, token: number, fence: Effect.E
     transaction(sql)(
       Effect.gen(function* () {
         yield* fence
-        const [open] = yield* sql<{ id: string; banked: string; restarts: number }>`
+        const [open] = yield* sql<{ id: string; banked: string; restarts: number; base: unknown; target: unknown }>`
           UPDATE tidemark.ops SET restarts = restarts + 1, fencing_token = ${token}, updated_at = now()
            WHERE source_id = ${sourceId} AND status = 'open'
-          RETURNING id, banked, restarts`
+          RETURNING id, banked, restarts, base, target`
         if (open !== undefined) {
           return {
             id: Number(open.id),
             banked: Number(open.banked),
             restarts: open.restarts,
-            resumed: true
+            resumed: true,
+            base: open.base,
+            target: pinned(open.target)
           } satisfies OpenOp
         }
-        const [created] = yield* sql<{ id: string }>`
+        const [created] = yield* sql<{ id: string; base: unknown }>`
           INSERT INTO tidemark.ops (source_id, base, target, fencing_token)
           SELECT ${sourceId}, watermark, '{}'::jsonb, ${token} FROM tidemark.sources WHERE id = ${sourceId}
-          RETURNING id`
-        return { id: Number(created!.id), banked: 0, restarts: 0, resumed: false } satisfies OpenOp
+          RETURNING id, base`
+        return {
+          id: Number(created!.id),
+          banked: 0,
+          restarts: 0,
+          resumed: false,
+          base: created!.base,
+          target: null
+        } satisfies OpenOp
       })
+    )
+  )
+
+/** Pins the op's target (a new op's, or a resumed op's that had to move on). */
+export const recordTarget = <E>(opId: number, target: Target, fence: Effect.Effect<void, E>) =>
+  Effect.flatMap(MainDb, ({ sql }) =>
+    transaction(sql)(
+      Effect.zipRight(
+        fence,
+        sql`UPDATE tidemark.ops SET target = ${JSON.stringify(target)}::jsonb, updated_at = now() WHERE id = ${opId}`
+      )
+    )
+  ).pipe(Effect.asVoid)
+
+/** The source's watermark: what its last finished sync recorded (null before the first). */
+export const watermarkOf = (sourceId: string) =>
+  Effect.flatMap(MainDb, ({ sql }) =>
+    Effect.map(
+      sql<{ watermark: unknown }>`SELECT watermark FROM tidemark.sources WHERE id = ${sourceId}`,
+      (rows) => rows[0]?.watermark ?? null
     )
   )
 

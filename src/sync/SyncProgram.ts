@@ -18,7 +18,14 @@ import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { isTransient, transientRetrySchedule } from "../db/Transient.js"
 import { type Lease, LeaseLock } from "../lock/LeaseLock.js"
 import { type Batch, type ItemErrorRow, Sink } from "../sink/Sink.js"
-import { ItemProblem, type PlannedItem, type ReadItem, type Source } from "../source/Source.js"
+import {
+  ItemProblem,
+  type Listing,
+  type PlannedItem,
+  type ReadItem,
+  type Source,
+  type Target
+} from "../source/Source.js"
 import { interruptOn } from "../util/interruptOn.js"
 import * as Ops from "./Ops.js"
 import type { Progress } from "./Progress.js"
@@ -54,6 +61,8 @@ export interface SyncOptions {
 export interface SyncSummary {
   readonly sourceId: string
   readonly dryRun: boolean
+  /** Where the sync went (git: the commit). */
+  readonly target: Target
   readonly opId: number | null
   readonly resumed: boolean
   readonly restarts: number
@@ -67,6 +76,8 @@ export interface SyncSummary {
   /** Transient failures this process recovered from by resuming. */
   readonly recovered: number
 }
+
+const sameTarget = (a: Target, b: Target) => JSON.stringify(a) === JSON.stringify(b)
 
 const planBatch = 1000
 const writeBatchSize = 500
@@ -83,6 +94,7 @@ const massChangeLimit = (existing: number) => Math.max(Math.floor(existing * 0.2
  */
 const isMassChange = (
   plan: {
+    readonly complete: boolean
     readonly existing: number
     readonly seen: number
     readonly moved: number
@@ -94,10 +106,13 @@ const isMassChange = (
   const limit = massChangeLimit(plan.existing)
   // A resumed op passed the import check when it began: its imports are the rest of that work.
   const importsTooMany = !resumed && plan.moved > limit
-  return plan.deletes.length > limit || importsTooMany || (plan.seen === 0 && plan.deletes.length > 0)
+  const listsNothing = plan.complete && plan.seen === 0 && plan.deletes.length > 0
+  return plan.deletes.length > limit || importsTooMany || listsNothing
 }
 
 interface Plan {
+  /** Whether the source listed everything (not only what changed). */
+  readonly complete: boolean
   readonly changed: ReadonlyArray<PlannedItem>
   /**
    * Of `changed`, the items that are new or whose version moved. The rest are
@@ -107,7 +122,7 @@ interface Plan {
   readonly moved: number
   readonly problems: ReadonlyArray<ItemProblem>
   readonly deletes: ReadonlyArray<string>
-  /** Keys with recorded errors that the source no longer lists. */
+  /** Keys with recorded errors that are gone from the source. */
   readonly resolvedErrors: ReadonlyArray<string>
   /** Keys of `changed` items that have a recorded error: cleared when they import. */
   readonly failedKeys: ReadonlySet<string>
@@ -115,8 +130,27 @@ interface Plan {
   readonly existing: number
 }
 
+/** The stored keys that are gone, and how many are stored, paging through them in key order. */
+const storedGone = (sourceId: string, gone: (key: string) => boolean) =>
+  Effect.gen(function* () {
+    const sink = yield* Sink
+    const deletes: Array<string> = []
+    let existing = 0
+    let after = ""
+    for (;;) {
+      const page = yield* sink.keysAfter(sourceId, after, 5000)
+      if (page.length === 0) break
+      existing += page.length
+      for (const key of page) {
+        if (gone(key)) deletes.push(key)
+      }
+      after = page[page.length - 1]!
+    }
+    return { deletes, existing }
+  })
+
 /** `resumedOp`: the op whose banked items to skip, if it has any. */
-const makePlan = (sourceId: string, source: Source, resumedOp: number | null, progress: Ref.Ref<Progress>) =>
+const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, progress: Ref.Ref<Progress>) =>
   Effect.gen(function* () {
     const sink = yield* Sink
     const store = yield* CheckpointStore
@@ -125,7 +159,7 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
     let moved = 0
     const problems: Array<ItemProblem> = []
     const seen = new Set<string>()
-    yield* source.plan.pipe(
+    yield* listing.items.pipe(
       Stream.grouped(planBatch),
       Stream.runForEach((chunk) =>
         Effect.gen(function* () {
@@ -154,22 +188,19 @@ const makePlan = (sourceId: string, source: Source, resumedOp: number | null, pr
         })
       )
     )
-    const unlisted = yield* source.unlisted
-    // Gone: stored, not listed, and not under a folder the listing could not read.
-    const gone = (key: string) => !seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix))
-    const deletes: Array<string> = []
-    let existing = 0
-    let after = ""
-    for (;;) {
-      const page = yield* sink.keysAfter(sourceId, after, 5000)
-      if (page.length === 0) break
-      existing += page.length
-      for (const key of page) if (gone(key)) deletes.push(key)
-      after = page[page.length - 1]!
-    }
+    // Complete: gone is stored, not listed, and not under a folder the listing could not read.
+    const unlisted = listing._tag === "Complete" ? yield* listing.unlisted : []
+    const goneKeys = listing._tag === "Delta" ? new Set(listing.gone) : null
+    const gone = (key: string) =>
+      goneKeys?.has(key) ?? (!seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix)))
+    const { deletes, existing } =
+      listing._tag === "Complete"
+        ? yield* storedGone(sourceId, gone)
+        : { deletes: listing.gone, existing: yield* sink.count(sourceId) }
     const problemKeys = new Set(problems.map((p) => p.key))
     const resolvedErrors = (yield* Ops.recordedErrorKeys(sourceId)).filter((key) => gone(key) && !problemKeys.has(key))
     return {
+      complete: listing._tag === "Complete",
       changed,
       moved,
       problems,
@@ -238,7 +269,12 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
       Stream.grouped(writeBatchSize),
       Stream.mapEffect(
         (items) =>
-          Effect.forEach(items, (item) => Effect.map(Effect.either(source.read(item)), (read) => ({ item, read }))),
+          Effect.forEach(items, (item) =>
+            source.read(item).pipe(
+              Effect.map((read) => ({ item, read: Either.right(read) as Either.Either<ReadItem, ItemProblem> })),
+              Effect.catchTag("ItemProblem", (problem) => Effect.succeed({ item, read: Either.left(problem) }))
+            )
+          ),
         { concurrency: ctx.concurrency }
       ),
       Stream.runForEach((results) =>
@@ -281,7 +317,14 @@ const syncUnderLease = (options: SyncOptions) =>
             const op = yield* Ops.openOrResume(sourceId, lease.token, lease.fence)
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "planning", restarts: op.restarts }))
             const checkpoint = yield* Checkpoint.make(op.id, op.banked, options.flushPolicy)
-            const plan = yield* makePlan(sourceId, source, op.banked > 0 ? op.id : null, progress)
+            const target = yield* source.target(op.target)
+            const moved = op.target !== null && !sameTarget(op.target, target)
+            if (op.target === null || moved) yield* Ops.recordTarget(op.id, target, lease.fence)
+            // An op that had to move on no longer knows what its earlier target's writes
+            // left behind: it reconciles against everything stored (banked items whose
+            // version did not change are still skipped).
+            const listing = yield* source.plan(target, moved ? null : op.base)
+            const plan = yield* makePlan(sourceId, listing, op.banked > 0 ? op.id : null, progress)
             const limit = massChangeLimit(plan.existing)
             if (!options.allowMassChange && isMassChange(plan, op.resumed)) {
               return yield* new MassChangeRefused({
@@ -292,7 +335,11 @@ const syncUnderLease = (options: SyncOptions) =>
                 limit
               })
             }
-            yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "importing", toImport: plan.changed.length }))
+            yield* Ref.update(progress, (p): Progress => ({
+              ...p,
+              phase: "importing",
+              toImport: plan.changed.length + plan.problems.length
+            }))
             yield* Ops.recordPlanned(op.id, op.banked + plan.changed.length + plan.deletes.length)
 
             yield* interruptOn(
@@ -300,12 +347,13 @@ const syncUnderLease = (options: SyncOptions) =>
               checkpoint.failed
             )
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
-            yield* Ops.finish(sourceId, op.id, { kind: source.kind, syncedOp: op.id }, lease.fence)
+            yield* Ops.finish(sourceId, op.id, { ...source.watermark(target), syncedOp: op.id }, lease.fence)
             const final = yield* Ref.get(progress)
             yield* Effect.flatMap(Sink, (sink) => sink.afterSync(final.imported + final.deleted))
             return {
               sourceId,
               dryRun: false,
+              target,
               opId: op.id,
               resumed: op.resumed,
               restarts: op.restarts,
@@ -325,23 +373,29 @@ const syncUnderLease = (options: SyncOptions) =>
 
 /** The plan's counts, with nothing written and no lease taken. */
 const dryRun = (options: SyncOptions) =>
-  Effect.map(
-    makePlan(options.sourceId, options.source, null, options.progress),
-    (plan) =>
-      ({
-        sourceId: options.sourceId,
-        dryRun: true,
-        opId: null,
-        resumed: false,
-        restarts: 0,
-        seen: plan.seen,
-        unchanged: plan.seen - plan.changed.length,
-        read: 0,
-        imported: plan.changed.length,
-        deleted: plan.deletes.length,
-        failed: plan.problems.length,
-        recovered: 0
-      }) satisfies SyncSummary
+  Effect.gen(function* () {
+    const target = yield* options.source.target(null)
+    const listing = yield* options.source.plan(target, yield* Ops.watermarkOf(options.sourceId))
+    return [target, yield* makePlan(options.sourceId, listing, null, options.progress)] as const
+  }).pipe(
+    Effect.map(
+      ([target, plan]) =>
+        ({
+          sourceId: options.sourceId,
+          dryRun: true,
+          target,
+          opId: null,
+          resumed: false,
+          restarts: 0,
+          seen: plan.seen,
+          unchanged: plan.seen - plan.changed.length,
+          read: 0,
+          imported: plan.changed.length,
+          deleted: plan.deletes.length,
+          failed: plan.problems.length,
+          recovered: 0
+        }) satisfies SyncSummary
+    )
   )
 
 export const run = Effect.fn("SyncProgram.run")(function* (options: SyncOptions) {

@@ -1,6 +1,8 @@
 import { Command, Options } from "@effect/cli"
+import * as fs from "node:fs"
 import { Console, Effect } from "effect"
 import { MainDb } from "../../db/Database.js"
+import * as GitSource from "../../source/git/GitSource.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
 
 interface SourceStatus {
@@ -16,7 +18,12 @@ interface SourceStatus {
     readonly planned: number | null
     readonly restarts: number
     readonly startedAt: string
+    /** Where the op started from and where it goes (git: commits). */
+    readonly base: unknown
+    readonly target: unknown
   } | null
+  /** Git: whether the work tree has uncommitted changes (they are not synced); null otherwise. */
+  readonly uncommitted: boolean | null
   readonly itemErrors: number
   readonly recentErrors: ReadonlyArray<{ readonly key: string; readonly error: string; readonly attempts: number }>
   readonly lock: { readonly pid: number; readonly host: string; readonly heartbeatAgeSeconds: number } | null
@@ -36,6 +43,8 @@ const statuses = Effect.gen(function* () {
     planned: string | null
     restarts: number | null
     op_started: Date | null
+    op_base: unknown
+    op_target: unknown
     item_errors: string
     lock_pid: number | null
     lock_host: string | null
@@ -45,6 +54,7 @@ const statuses = Effect.gen(function* () {
            (SELECT count(*) FROM tidemark.documents d WHERE d.source_id = s.id) AS documents,
            (SELECT max(completed_at) FROM tidemark.ops d WHERE d.source_id = s.id AND d.status = 'done') AS last_sync,
            o.id AS op_id, o.banked, o.planned, o.restarts, o.created_at AS op_started,
+           o.base AS op_base, o.target AS op_target,
            (SELECT count(*) FROM tidemark.item_errors e WHERE e.source_id = s.id) AS item_errors,
            l.pid AS lock_pid, l.host AS lock_host,
            extract(epoch FROM now() - l.heartbeat_at)::float8 AS heartbeat_age
@@ -53,10 +63,13 @@ const statuses = Effect.gen(function* () {
       LEFT JOIN tidemark.locks l ON l.name = 'sync:' || s.id AND l.expires_at > now()
      ORDER BY s.id`
   return yield* Effect.forEach(rows, (row) =>
-    Effect.map(
+    Effect.zipWith(
       sql<{ key: string; error: string; attempts: number }>`
         SELECT key, error, attempts FROM tidemark.item_errors WHERE source_id = ${row.id} ORDER BY last_at DESC, key LIMIT 10`,
-      (recentErrors): SourceStatus => ({
+      row.kind === "git" && fs.existsSync(row.root)
+        ? GitSource.hasUncommittedChanges(row.root).pipe(Effect.orElseSucceed(() => null))
+        : Effect.succeed(null),
+      (recentErrors, uncommitted): SourceStatus => ({
         id: row.id,
         kind: row.kind,
         root: row.root,
@@ -71,8 +84,11 @@ const statuses = Effect.gen(function* () {
                 banked: Number(row.banked),
                 planned: row.planned === null ? null : Number(row.planned),
                 restarts: row.restarts ?? 0,
-                startedAt: row.op_started!.toISOString()
+                startedAt: row.op_started!.toISOString(),
+                base: row.op_base,
+                target: row.op_target
               },
+        uncommitted,
         itemErrors: Number(row.item_errors),
         recentErrors,
         lock:
@@ -84,6 +100,17 @@ const statuses = Effect.gen(function* () {
   )
 })
 
+const commitOf = (recorded: unknown): string | undefined => {
+  const commit = (recorded as { commit?: unknown } | null)?.commit
+  return typeof commit === "string" ? commit.slice(0, 12) : undefined
+}
+
+/** Git: the commits an open op goes between. */
+const commitRange = (op: NonNullable<SourceStatus["openOp"]>) => {
+  const to = commitOf(op.target)
+  return to === undefined ? "" : `, commits ${commitOf(op.base) ?? "(first sync)"}..${to}`
+}
+
 const asText = (all: ReadonlyArray<SourceStatus>) =>
   all.length === 0
     ? "no sources yet: run `tidemark sync PATH`"
@@ -93,8 +120,9 @@ const asText = (all: ReadonlyArray<SourceStatus>) =>
             `${s.id} (${s.kind} ${s.root})`,
             `  documents   ${s.documents}`,
             `  last sync   ${s.lastSync ?? "never completed"}`,
-            `  open op     ${s.openOp === null ? "none" : `op ${s.openOp.id} since ${s.openOp.startedAt}: ${s.openOp.banked}${s.openOp.planned === null ? "" : ` of ${s.openOp.planned}`} banked, ${s.openOp.restarts} restarts (rerun to continue)`}`,
+            `  open op     ${s.openOp === null ? "none" : `op ${s.openOp.id} since ${s.openOp.startedAt}: ${s.openOp.banked}${s.openOp.planned === null ? "" : ` of ${s.openOp.planned}`} banked${commitRange(s.openOp)}, ${s.openOp.restarts} restarts (rerun to continue)`}`,
             `  running     ${s.lock === null ? "no" : `pid ${s.lock.pid} on ${s.lock.host}, heartbeat ${s.lock.heartbeatAgeSeconds.toFixed(1)}s ago`}`,
+            ...(s.uncommitted ? ["  work tree   has uncommitted changes: only commits are synced"] : []),
             `  item errors ${s.itemErrors}`,
             ...s.recentErrors.map(
               (e) => `    ${JSON.stringify(e.key)}: ${e.error}${e.attempts > 1 ? ` (${e.attempts} attempts)` : ""}`

@@ -1,3 +1,4 @@
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Layer, Option, Ref } from "effect"
@@ -6,6 +7,7 @@ import * as DocumentsSink from "../../sink/DocumentsSink.js"
 import * as LeaseLock from "../../lock/LeaseLock.js"
 import * as PgLeaseStore from "../../lock/PgLeaseStore.js"
 import * as DirSource from "../../source/DirSource.js"
+import * as GitSource from "../../source/git/GitSource.js"
 import { initialProgress } from "../../sync/Progress.js"
 import * as SyncProgram from "../../sync/SyncProgram.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
@@ -37,9 +39,18 @@ const parseDuration = (text: string): Option.Option<Duration.Duration> => {
 
 const options = {
   ...dbOptions,
-  path: Args.directory({ name: "PATH", exists: "yes" }).pipe(Args.withDescription("The folder to sync.")),
+  path: Args.directory({ name: "PATH", exists: "yes" }).pipe(
+    Args.withDescription("The folder or git repository to sync.")
+  ),
   source: Options.text("source").pipe(
     Options.withDescription("Name of the source (default: the folder's absolute path)."),
+    Options.optional
+  ),
+  git: Options.boolean("git").pipe(
+    Options.withDescription("Sync PATH as a git repository (the default when PATH has a .git).")
+  ),
+  ref: Options.text("ref").pipe(
+    Options.withDescription("Git: the branch, tag or commit to sync (default HEAD). Implies --git."),
     Options.optional
   ),
   timeout: Options.text("timeout").pipe(
@@ -93,11 +104,20 @@ export const syncCommand = Command.make("sync", options, (flags) =>
     }
     const root = path.resolve(flags.path)
     const sourceId = Option.getOrElse(flags.source, () => root)
-    const source = DirSource.make(root, {
-      include: flags.include.length > 0 ? flags.include : DirSource.defaultDirOptions.include,
-      exclude: [...DirSource.defaultDirOptions.exclude, ...flags.exclude],
-      maxBytes: flags.maxSizeMb * 1024 * 1024
-    })
+    const maxBytes = flags.maxSizeMb * 1024 * 1024
+    const source =
+      flags.git || Option.isSome(flags.ref) || fs.existsSync(path.join(root, ".git"))
+        ? yield* GitSource.make(root, {
+            ref: Option.getOrElse(flags.ref, () => GitSource.defaultGitOptions.ref),
+            include: flags.include.length > 0 ? flags.include : GitSource.defaultGitOptions.include,
+            exclude: [...GitSource.defaultGitOptions.exclude, ...flags.exclude],
+            maxBytes
+          })
+        : DirSource.make(root, {
+            include: flags.include.length > 0 ? flags.include : DirSource.defaultDirOptions.include,
+            exclude: [...DirSource.defaultDirOptions.exclude, ...flags.exclude],
+            maxBytes
+          })
     const progress = yield* Ref.make(initialProgress)
     yield* ProgressReporter.start(progress, ProgressReporter.modeFor(flags.json))
     const sync = SyncProgram.run({
@@ -151,10 +171,17 @@ export const syncCommand = Command.make("sync", options, (flags) =>
     const s = summary.value
     if (flags.json) return yield* Console.log(JSON.stringify(s))
     const verb = s.dryRun ? "would import" : "imported"
+    const at = s.target.commit === undefined ? "" : ` at ${s.target.commit.slice(0, 12)}`
     yield* Console.log(
-      `${s.dryRun ? "dry run of" : "synced"} ${s.sourceId}: ${verb} ${s.imported}, ${s.dryRun ? "would delete" : "deleted"} ${s.deleted}, ${s.failed} failed, ${s.unchanged} unchanged${s.resumed ? ` (resumed op ${s.opId}, restart ${s.restarts})` : ""}`
+      `${s.dryRun ? "dry run of" : "synced"} ${s.sourceId}${at}: ${verb} ${s.imported}, ${s.dryRun ? "would delete" : "deleted"} ${s.deleted}, ${s.failed} failed, ${s.unchanged} unchanged${s.resumed ? ` (resumed op ${s.opId}, restart ${s.restarts})` : ""}`
     )
     if (s.failed > 0)
-      yield* Console.log(`  ${s.failed} items failed: see \`tidemark status\`; they are retried by every sync`)
+      yield* Console.log(
+        `  ${s.failed} items failed: see \`tidemark status\`; ${source.kind === "git" ? "they are retried when a commit changes them" : "they are retried by every sync"}`
+      )
   }).pipe(Effect.scoped, Effect.provide(syncLayer), withDatabase(flags))
-).pipe(Command.withDescription("Sync a folder into PostgreSQL; resumes where an interrupted sync stopped."))
+).pipe(
+  Command.withDescription(
+    "Sync a folder or a git repository into PostgreSQL; resumes where an interrupted sync stopped."
+  )
+)
