@@ -28,11 +28,18 @@ await run(Migrations.migrate())
 const client = new pg.Client({ connectionString: db.url })
 await client.connect()
 const newOp = async (name) => {
-  await client.query("INSERT INTO tidemark.sources (id, kind, root) VALUES ($1, 'dir', '/bench') ON CONFLICT DO NOTHING", [name])
-  const { rows } = await client.query("INSERT INTO tidemark.ops (source_id, target, fencing_token) VALUES ($1, '{}', 1) RETURNING id", [name])
+  await client.query(
+    "INSERT INTO tidemark.sources (id, kind, root) VALUES ($1, 'dir', '/bench') ON CONFLICT DO NOTHING",
+    [name]
+  )
+  const { rows } = await client.query(
+    "INSERT INTO tidemark.ops (source_id, target, fencing_token) VALUES ($1, '{}', 1) RETURNING id",
+    [name]
+  )
   return Number(rows[0].id)
 }
-const delta = (prefix, i) => Array.from({ length: 1000 }, (_, j) => ({ key: `${prefix}/new-${i}-${j}.md`, version: `v${i}` }))
+const delta = (prefix, i) =>
+  Array.from({ length: 1000 }, (_, j) => ({ key: `${prefix}/new-${i}-${j}.md`, version: `v${i}` }))
 const timeFlushes = (opId, prefix) =>
   run(
     Effect.gen(function* () {
@@ -87,6 +94,8 @@ for (let i = 0; i < 3; i++) {
   rewrite.push(performance.now() - started)
 }
 await client.query("DROP TABLE bench_banked_blob")
-console.log(`baseline, whole set rewritten per flush at ${banked} banked: ${median(rewrite).toFixed(0)} ms (${(median(rewrite) / million).toFixed(0)}× tidemark's flush)`)
+console.log(
+  `baseline, whole set rewritten per flush at ${banked} banked: ${median(rewrite).toFixed(0)} ms (${(median(rewrite) / million).toFixed(0)}× tidemark's flush)`
+)
 await client.end()
 await db.stop()

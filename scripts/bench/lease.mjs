@@ -39,7 +39,12 @@ const settings = DbSettings.layer({
 const dbLayer = Database.layer.pipe(Layer.provideMerge(settings))
 const run = (effect) => Effect.runPromise(effect.pipe(Effect.provide(dbLayer)))
 await run(Migrations.migrate())
-await run(Effect.flatMap(Database.MainDb, ({ sql }) => sql`CREATE TABLE IF NOT EXISTS lease_writes (token bigint, pid int, n int)`))
+await run(
+  Effect.flatMap(
+    Database.MainDb,
+    ({ sql }) => sql`CREATE TABLE IF NOT EXISTS lease_writes (token bigint, pid int, n int)`
+  )
+)
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const startWorker = (env) => {
@@ -49,8 +54,12 @@ const startWorker = (env) => {
   return { child, acquired }
 }
 
-console.log(`node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`)
-console.log(`1. SIGKILL → next grant, default timings (ttl 30 s, renew 10 s, deadline 20 s, poll ≤ 2 s), ${takeoverRuns} runs`)
+console.log(
+  `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`
+)
+console.log(
+  `1. SIGKILL → next grant, default timings (ttl 30 s, renew 10 s, deadline 20 s, poll ≤ 2 s), ${takeoverRuns} runs`
+)
 const takeovers = []
 for (let i = 0; i < takeoverRuns; i++) {
   const name = `bench:takeover:${i}`
@@ -68,7 +77,9 @@ for (let i = 0; i < takeoverRuns; i++) {
   b.child.kill("SIGTERM")
   await new Promise((resolve) => b.child.once("close", resolve))
 }
-console.log(`   median ${median(takeovers).toFixed(2)} s, max ${Math.max(...takeovers).toFixed(2)} s (bound: ttl + poll = 32 s)`)
+console.log(
+  `   median ${median(takeovers).toFixed(2)} s, max ${Math.max(...takeovers).toFixed(2)} s (bound: ttl + poll = 32 s)`
+)
 
 console.log(`2. fencing cost: ${batches} batches of 1000 rows each way, interleaved`)
 const fencing = Effect.gen(function* () {
@@ -99,6 +110,8 @@ const fencing = Effect.gen(function* () {
   return { fenced: median(fenced), unfenced: median(unfenced), fenceAlone: median(fenceAlone) }
 }).pipe(Effect.scoped, Effect.provide(LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer))))
 const costs = await run(fencing)
-console.log(`   median per batch: unfenced ${costs.unfenced.toFixed(2)} ms, fenced ${costs.fenced.toFixed(2)} ms, ratio ${(costs.fenced / costs.unfenced).toFixed(3)}×`)
+console.log(
+  `   median per batch: unfenced ${costs.unfenced.toFixed(2)} ms, fenced ${costs.fenced.toFixed(2)} ms, ratio ${(costs.fenced / costs.unfenced).toFixed(3)}×`
+)
 console.log(`   a transaction holding only the fence: ${costs.fenceAlone.toFixed(2)} ms`)
 await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -10,12 +10,18 @@ const files = Number(process.argv[2] ?? 1_000_000)
 const generated = performance.now()
 const dir = corpus(process.argv[3] ?? `/tmp/tidemark-bench-small-${files}`, files, 100)
 console.log(machine())
-console.log(`corpus: ${files} files of ~100 bytes in ${dir} (${((performance.now() - generated) / 1000).toFixed(0)} s to make or find)`)
+console.log(
+  `corpus: ${files} files of ~100 bytes in ${dir} (${((performance.now() - generated) / 1000).toFixed(0)} s to make or find)`
+)
 const db = await database()
 const env = { DATABASE_URL: db.url }
 const source = `memory-${Date.now()}`
 const first = await runCli(["sync", dir, "--source", source, "--json"], env)
-console.log(`first sync:     ${first.seconds.toFixed(1)} s, peak ${first.peakMiB.toFixed(0)} MiB, ${JSON.parse(first.stdout).imported} imported`)
+console.log(
+  `first sync:     ${first.seconds.toFixed(1)} s, peak ${first.peakMiB.toFixed(0)} MiB, ${JSON.parse(first.stdout).imported} imported`
+)
 const again = await runCli(["sync", dir, "--source", source, "--json"], env)
-console.log(`no-change sync: ${again.seconds.toFixed(1)} s, peak ${again.peakMiB.toFixed(0)} MiB, read ${JSON.parse(again.stdout).read} (target: peak < 300 MB)`)
+console.log(
+  `no-change sync: ${again.seconds.toFixed(1)} s, peak ${again.peakMiB.toFixed(0)} MiB, read ${JSON.parse(again.stdout).read} (target: peak < 300 MB)`
+)
 await db.stop()

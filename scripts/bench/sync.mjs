@@ -37,10 +37,14 @@ console.log(`page cache warmed in ${((performance.now() - warm) / 1000).toFixed(
 const sourceName = `bench-${Date.now()}`
 const full = await runCli(["sync", dir, "--source", sourceName, "--json"], env)
 const fullSummary = JSON.parse(full.stdout)
-console.log(`full sync:      ${full.seconds.toFixed(2)} s, peak ${full.peakMiB.toFixed(0)} MiB, imported ${fullSummary.imported}`)
+console.log(
+  `full sync:      ${full.seconds.toFixed(2)} s, peak ${full.peakMiB.toFixed(0)} MiB, imported ${fullSummary.imported}`
+)
 const noChange = await runCli(["sync", dir, "--source", sourceName, "--json"], env)
 const noChangeSummary = JSON.parse(noChange.stdout)
-console.log(`no-change sync: ${noChange.seconds.toFixed(2)} s, peak ${noChange.peakMiB.toFixed(0)} MiB, read ${noChangeSummary.read}`)
+console.log(
+  `no-change sync: ${noChange.seconds.toFixed(2)} s, peak ${noChange.peakMiB.toFixed(0)} MiB, read ${noChangeSummary.read}`
+)
 
 // The floor, in this process: list, read, hash, COPY (page cache as warm as for the sync).
 const client = new pg.Client({ connectionString: db.url })
@@ -64,10 +68,15 @@ async function* rows() {
     yield `${escape(key)}\t${hash}\t${bytes.length}\t${escape(bytes.toString("utf8"))}\n`
   }
 }
-await pipeline(Readable.from(rows()), client.query(copyStreams.from("COPY bench_floor (key, version, size, content) FROM STDIN")))
+await pipeline(
+  Readable.from(rows()),
+  client.query(copyStreams.from("COPY bench_floor (key, version, size, content) FROM STDIN"))
+)
 const floor = (performance.now() - floorStarted) / 1000
 await client.query("DROP TABLE bench_floor")
 await client.end()
 console.log(`floor (read + sha256 + COPY, in process): ${floor.toFixed(2)} s`)
-console.log(`ratio full sync / floor: ${(full.seconds / floor).toFixed(2)}× (target ≤ 1.5×); no-change sync ${noChange.seconds.toFixed(2)} s (target < 2 s)`)
+console.log(
+  `ratio full sync / floor: ${(full.seconds / floor).toFixed(2)}× (target ≤ 1.5×); no-change sync ${noChange.seconds.toFixed(2)} s (target < 2 s)`
+)
 await db.stop()

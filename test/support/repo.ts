@@ -9,6 +9,7 @@ export const git = (repo: string, ...args: Array<string>): string =>
   execFileSync("git", args, {
     cwd: repo,
     encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
     maxBuffer: 256 * 1024 * 1024,
     env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" }
   })
