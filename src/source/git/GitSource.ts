@@ -54,9 +54,6 @@ const watermarkCommit = (watermark: unknown): string | null => {
   return recorded?.kind === "git" && typeof recorded.commit === "string" ? recorded.commit : null
 }
 
-/** Whether `repo` looks like a git repository to git itself. */
-export const isRepository = (repo: string) => Git.succeeds(repo, ["rev-parse", "--git-dir"])
-
 /**
  * Whether the work tree has uncommitted changes to tracked files (they are not
  * synced: only commits are); null for a repository without a work tree.
@@ -76,11 +73,14 @@ export const hasUncommittedChanges = (repo: string) =>
 export const make = (repo: string, options: GitOptions = defaultGitOptions) =>
   Effect.gen(function* () {
     const root = path.resolve(repo)
-    if (!(yield* isRepository(root))) {
+    const probe = yield* Git.run(root, ["rev-parse", "--git-dir"])
+    if (probe.code !== 0) {
+      // git says why: not a repository, or one it refuses (e.g. "dubious ownership").
+      const said = probe.stderr.split("\n")[0]?.replace(/^fatal: /, "")
       return yield* new SourceUnavailable({
         root,
-        reason: "not a git repository",
-        hint: "to sync it as a plain folder, leave out --git"
+        reason: said ? `git cannot use it: ${said}` : "not a git repository",
+        hint: "to sync it as a plain folder, leave out --git and --ref"
       })
     }
     const blobs = yield* CatFile.make(root)
