@@ -5,9 +5,14 @@
 import { Options } from "@effect/cli"
 import * as path from "node:path"
 import { Effect, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
+import * as Backfills from "../db/Backfills.js"
 import * as Database from "../db/Database.js"
 import { DbSettings, dbSettingsConfig, isValidPoolSize, poolSizeRange } from "../db/DbSettings.js"
 import * as Migrations from "../db/Migrations.js"
+import { titleBackfill } from "../sink/titleBackfill.js"
+
+/** The product's own backfills. */
+const backfillsLayer = Backfills.register(titleBackfill).pipe(Layer.provideMerge(Backfills.Backfills.Default))
 
 export const dbOptions = {
   databaseUrl: Options.redacted("database-url").pipe(
@@ -77,14 +82,18 @@ const settingsLayer = (flags: DbFlags) =>
   )
 
 /**
- * Provides settings, the (embedded or external) server and both pools to a
- * command's work, after bringing the schema up to date (unless the command is
- * `migrate` itself, which reports what it applies).
+ * Provides settings, the (embedded or external) server, both pools and the
+ * backfill registry to a command's work, after bringing the schema up to date
+ * and running pending backfills (unless the command is `migrate` itself, which
+ * reports what it does).
  */
 export const withDatabase =
   (flags: DbFlags, options: { readonly migrateFirst: boolean } = { migrateFirst: true }) =>
   <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    (options.migrateFirst ? Effect.zipRight(Migrations.migrate(), self) : self).pipe(
-      Effect.provide(Database.layer.pipe(Layer.provideMerge(settingsLayer(flags)))),
+    (options.migrateFirst
+      ? Effect.zipRight(Effect.zipRight(Migrations.migrate(), Backfills.runPending()), self)
+      : self
+    ).pipe(
+      Effect.provide(Layer.mergeAll(Database.layer, backfillsLayer).pipe(Layer.provideMerge(settingsLayer(flags)))),
       flags.verbose ? Logger.withMinimumLogLevel(LogLevel.Debug) : (effect) => effect
     )

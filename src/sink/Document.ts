@@ -1,8 +1,14 @@
 /**
  * What the documents sink stores besides the text: YAML frontmatter (in
- * Markdown files; any value type) and a title (frontmatter `title`, else the
- * first heading, else the file name). A broken frontmatter block is the
- * item's problem, never a crash.
+ * Markdown files; any value type) and a title. A broken frontmatter block is
+ * the item's problem, never a crash.
+ *
+ * The title (algorithm version 2, see `titleBackfill`): the frontmatter
+ * `title` (a string, number or boolean), else in Markdown files the first
+ * heading (ATX or setext) outside fenced code, else the file name. Version 1
+ * also took `# ...` lines of any file (a shell comment became a script's
+ * title), looked inside code blocks, and cut a trailing `#` off headings such
+ * as `# C#`.
  */
 import * as path from "node:path"
 import { Either } from "effect"
@@ -14,9 +20,57 @@ export interface Parsed {
 }
 
 const frontmatterBlock = /^---\r?\n([\s\S]*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)/
-const heading = /^#{1,6}[ \t]+(.+?)[ \t#]*$/m
 
 const isMarkdown = (key: string) => /\.(md|markdown|mdx)$/i.test(key)
+
+const atxHeading = /^ {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/
+const setextUnderline = /^ {0,3}(?:=+|-+)[ \t]*$/
+const fence = /^ {0,3}(`{3,}|~{3,})/
+/** Lines that cannot be the text of a setext heading. */
+const notParagraph = /^ {0,3}(?:[-*+>]|\d+[.)]|#|`{3}|~{3})|^(?: {4}|\t)/
+
+/** The first heading of a Markdown body, outside fenced code blocks. */
+export const firstHeading = (body: string): string | undefined => {
+  let openFence: string | null = null
+  let previous: string | null = null
+  for (const line of body.split(/\r?\n/)) {
+    if (openFence !== null) {
+      const closing = fence.exec(line)
+      if (closing !== null && closing[1]![0] === openFence[0] && closing[1]!.length >= openFence.length) {
+        openFence = null
+      }
+      continue
+    }
+    const opening = fence.exec(line)
+    if (opening !== null) {
+      openFence = opening[1]!
+      previous = null
+      continue
+    }
+    const atx = atxHeading.exec(line)
+    if (atx !== null && atx[1] !== undefined && atx[1].trim() !== "") return atx[1].trim()
+    if (previous !== null && setextUnderline.test(line)) return previous.trim()
+    previous = line.trim() !== "" && !notParagraph.test(line) ? line : null
+  }
+  return undefined
+}
+
+/** The title of a document whose frontmatter and body (content after the frontmatter) are given. */
+export const titleOf = (key: string, frontmatter: unknown, body: string): string => {
+  const fromFrontmatter =
+    typeof frontmatter === "object" && frontmatter !== null && "title" in frontmatter
+      ? (frontmatter as { title: unknown }).title
+      : undefined
+  if (
+    (typeof fromFrontmatter === "string" ||
+      typeof fromFrontmatter === "number" ||
+      typeof fromFrontmatter === "boolean") &&
+    String(fromFrontmatter).trim() !== ""
+  ) {
+    return String(fromFrontmatter).trim()
+  }
+  return (isMarkdown(key) ? firstHeading(body) : undefined) ?? path.posix.basename(key).replace(/\.[^.]+$/, "")
+}
 
 export const parseDocument = (key: string, content: string): Either.Either<Parsed, string> => {
   let frontmatter: unknown = null
@@ -35,13 +89,5 @@ export const parseDocument = (key: string, content: string): Either.Either<Parse
       return Either.left("broken frontmatter: the block opened by --- is never closed")
     }
   }
-  const fromFrontmatter =
-    typeof frontmatter === "object" && frontmatter !== null && "title" in frontmatter
-      ? (frontmatter as { title: unknown }).title
-      : undefined
-  const title =
-    typeof fromFrontmatter === "string" && fromFrontmatter.trim() !== ""
-      ? fromFrontmatter.trim()
-      : (heading.exec(body)?.[1]?.trim() ?? path.posix.basename(key).replace(/\.[^.]+$/, ""))
-  return Either.right({ frontmatter, title })
+  return Either.right({ frontmatter, title: titleOf(key, frontmatter, body) })
 }

@@ -1,5 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
+import * as Backfills from "../../db/Backfills.js"
 import * as Migrations from "../../db/Migrations.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
 
@@ -10,12 +11,23 @@ export const migrateCommand = Command.make(
     Effect.gen(function* () {
       const applied = yield* Migrations.migrate()
       const { applied: all } = yield* Migrations.status()
+      const backfills = yield* Backfills.runPending()
+      const ran = backfills
+        .filter((b) => b._tag !== "AlreadyDone")
+        .map((b) => `${b.step} v${b.version}: ${b._tag === "Completed" ? "done" : `failed (${b.reason})`}`)
       if (flags.json) {
-        yield* Console.log(JSON.stringify({ applied: applied.map(Migrations.migrationName), total: all.length }))
-      } else if (applied.length === 0) {
-        yield* Console.log(`schema up to date (${all.length} migration${all.length === 1 ? "" : "s"} applied)`)
+        yield* Console.log(
+          JSON.stringify({ applied: applied.map(Migrations.migrationName), total: all.length, backfills })
+        )
       } else {
-        yield* Console.log(`applied ${applied.length}: ${applied.map(Migrations.migrationName).join(", ")}`)
+        yield* Console.log(
+          applied.length === 0
+            ? `schema up to date (${all.length} migration${all.length === 1 ? "" : "s"} applied)`
+            : `applied ${applied.length}: ${applied.map(Migrations.migrationName).join(", ")}`
+        )
+        if (ran.length > 0) yield* Console.log(`backfills: ${ran.join("; ")}`)
       }
     }).pipe(withDatabase(flags, { migrateFirst: false }))
-).pipe(Command.withDescription("Apply pending schema migrations (other commands do this on their own first)."))
+).pipe(
+  Command.withDescription("Apply pending schema migrations and backfills (other commands do this on their own first).")
+)
