@@ -51,8 +51,13 @@ describe("tidemark CLI", () => {
     const first = await Cli.run(["migrate"], { DATABASE_URL: secretUrl })
     expect(first.code, first.stderr).toBe(0)
     expect(first.stdout).toContain(`applied ${shipped.length}: ${shipped.join(", ")}`)
+    expect(first.stdout).toContain("backfills: documents.title v2: done")
     const second = await Cli.run(["migrate", "--json"], { DATABASE_URL: secretUrl })
-    expect(JSON.parse(second.stdout)).toEqual({ applied: [], total: shipped.length })
+    expect(JSON.parse(second.stdout)).toEqual({
+      applied: [],
+      total: shipped.length,
+      backfills: [{ _tag: "AlreadyDone", step: "documents.title", version: 2 }]
+    })
 
     const db = await Cli.run(["db", "--json"], { DATABASE_URL: secretUrl, TIDEMARK_MAIN_POOL_SIZE: "5" })
     expect(db.code, db.stderr).toBe(0)

@@ -38,11 +38,13 @@ describe("migrations", () => {
       const first = yield* Migrations.migrate()
       expect(first.map(Migrations.migrationName)).toEqual(shipped.map(Migrations.migrationName))
       expect(yield* tablesIn("tidemark")).toEqual([
+        "backfill_state",
         "documents",
         "item_errors",
         "locks",
         "op_items",
         "ops",
+        "run_state",
         "schema_migrations",
         "sources"
       ])

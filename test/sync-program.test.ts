@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option, Redacted, Ref } from "effect"
 import * as Checkpoint from "../src/checkpoint/Checkpoint.js"
+import * as PgRunStateStore from "../src/state/PgRunStateStore.js"
 import * as PgCheckpointStore from "../src/checkpoint/PgCheckpointStore.js"
 import * as Database from "../src/db/Database.js"
 import { DbSettings } from "../src/db/DbSettings.js"
@@ -21,6 +22,7 @@ const syncLayers = (mainUrl: string, directUrl: string = mainUrl) =>
   Layer.mergeAll(
     LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)),
     PgCheckpointStore.layer,
+    PgRunStateStore.layer,
     DocumentsSink.layer
   ).pipe(
     Layer.provideMerge(Database.layer),

@@ -5,6 +5,8 @@ export interface Progress {
   readonly seen: number
   /** Items the plan found changed (to read and write). */
   readonly toImport: number
+  /** Items the op has to do in all, those banked before this process included. */
+  readonly planned: number
   /** Items whose content was read. */
   readonly read: number
   readonly imported: number
@@ -22,6 +24,7 @@ export const initialProgress: Progress = {
   phase: "starting",
   seen: 0,
   toImport: 0,
+  planned: 0,
   read: 0,
   imported: 0,
   failed: 0,

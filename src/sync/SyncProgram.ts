@@ -27,8 +27,10 @@ import {
   type Target
 } from "../source/Source.js"
 import { interruptOn } from "../util/interruptOn.js"
+import type { RunStatePolicy } from "../state/RunState.js"
 import * as Ops from "./Ops.js"
 import type { Progress } from "./Progress.js"
+import * as RunStateTracking from "./RunStateTracking.js"
 
 export class MassChangeRefused extends Data.TaggedError("MassChangeRefused")<{
   readonly sourceId: string
@@ -56,6 +58,7 @@ export interface SyncOptions {
   readonly wait?: Duration.DurationInput
   readonly progress: Ref.Ref<Progress>
   readonly flushPolicy?: Checkpoint.FlushPolicy
+  readonly runStatePolicy?: RunStatePolicy
 }
 
 export interface SyncSummary {
@@ -320,6 +323,13 @@ const syncUnderLease = (options: SyncOptions) =>
             const target = yield* source.target(op.target)
             const moved = op.target !== null && !sameTarget(op.target, target)
             if (op.target === null || moved) yield* Ops.recordTarget(op.id, target, lease.fence)
+            const tracking = yield* RunStateTracking.track({
+              sourceId,
+              op,
+              target,
+              progress,
+              ...(options.runStatePolicy === undefined ? {} : { policy: options.runStatePolicy })
+            })
             // An op that had to move on no longer knows what its earlier target's writes
             // left behind: it reconciles against everything stored (banked items whose
             // version did not change are still skipped).
@@ -340,7 +350,9 @@ const syncUnderLease = (options: SyncOptions) =>
               phase: "importing",
               toImport: plan.changed.length + plan.problems.length
             }))
-            yield* Ops.recordPlanned(op.id, op.banked + plan.changed.length + plan.deletes.length)
+            const planned = op.banked + plan.changed.length + plan.deletes.length
+            yield* Ops.recordPlanned(op.id, planned)
+            yield* Ref.update(progress, (p) => ({ ...p, planned }))
 
             yield* interruptOn(
               applyPlan(plan, { sourceId, source, concurrency: options.concurrency, progress, lease, checkpoint }),
@@ -348,6 +360,7 @@ const syncUnderLease = (options: SyncOptions) =>
             )
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
             yield* Ops.finish(sourceId, op.id, { ...source.watermark(target), syncedOp: op.id }, lease.fence)
+            yield* tracking.complete
             const final = yield* Ref.get(progress)
             yield* Effect.flatMap(Sink, (sink) => sink.afterSync(final.imported + final.deleted))
             return {

@@ -1,8 +1,9 @@
 import { Command, Options } from "@effect/cli"
 import * as fs from "node:fs"
-import { Console, Effect } from "effect"
+import { Console, Effect, Option } from "effect"
 import { MainDb } from "../../db/Database.js"
 import * as GitSource from "../../source/git/GitSource.js"
+import * as RunState from "../../state/RunState.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
 
 interface SourceStatus {
@@ -22,11 +23,54 @@ interface SourceStatus {
     readonly base: unknown
     readonly target: unknown
   } | null
+  /** The last saved progress of the current or last sync (cumulative across restarts), if any was saved. */
+  readonly run: {
+    readonly opId: number | null
+    readonly phase: string | null
+    readonly planned: number | null
+    readonly done: number | null
+    readonly failed: number | null
+    readonly bytes: number | null
+    readonly restarts: number | null
+    readonly itemsPerSecond: number | null
+    readonly etaSeconds: number | null
+    readonly savedAgeSeconds: number
+  } | null
   /** Git: whether the work tree has uncommitted changes (they are not synced); null otherwise. */
   readonly uncommitted: boolean | null
   readonly itemErrors: number
   readonly recentErrors: ReadonlyArray<{ readonly key: string; readonly error: string; readonly attempts: number }>
   readonly lock: { readonly pid: number; readonly host: string; readonly heartbeatAgeSeconds: number } | null
+}
+
+/** What of a stored run state decodes (a corrupt group shows as unknown, never as an error). */
+const runOf = (row: {
+  readonly run_identity: unknown
+  readonly run_counts: unknown
+  readonly run_rate: unknown
+  readonly run_saved_age: number | null
+}): SourceStatus["run"] => {
+  if (row.run_saved_age === null) return null
+  const { identity, counts, rate } = RunState.decodeStored({
+    identity: row.run_identity,
+    counts: row.run_counts,
+    rate: row.run_rate,
+    flushedAt: 0
+  })
+  const c = Option.getOrNull(counts)
+  const r = Option.getOrNull(rate)
+  return {
+    opId: Option.getOrNull(identity)?.opId ?? null,
+    phase: Option.getOrNull(identity)?.phase ?? null,
+    planned: c?.planned ?? null,
+    done: c?.done ?? null,
+    failed: c?.failed ?? null,
+    bytes: c?.bytes ?? null,
+    restarts: c?.restarts ?? null,
+    itemsPerSecond: r?.itemsPerSecond ?? null,
+    etaSeconds: c !== null && r !== null ? RunState.etaSeconds(c, r) : null,
+    savedAgeSeconds: row.run_saved_age
+  }
 }
 
 const statuses = Effect.gen(function* () {
@@ -49,6 +93,10 @@ const statuses = Effect.gen(function* () {
     lock_pid: number | null
     lock_host: string | null
     heartbeat_age: number | null
+    run_identity: unknown
+    run_counts: unknown
+    run_rate: unknown
+    run_saved_age: number | null
   }>`
     SELECT s.id, s.kind, s.root, s.watermark,
            (SELECT count(*) FROM tidemark.documents d WHERE d.source_id = s.id) AS documents,
@@ -57,8 +105,11 @@ const statuses = Effect.gen(function* () {
            o.base AS op_base, o.target AS op_target,
            (SELECT count(*) FROM tidemark.item_errors e WHERE e.source_id = s.id) AS item_errors,
            l.pid AS lock_pid, l.host AS lock_host,
-           extract(epoch FROM now() - l.heartbeat_at)::float8 AS heartbeat_age
+           extract(epoch FROM now() - l.heartbeat_at)::float8 AS heartbeat_age,
+           r.identity AS run_identity, r.counts AS run_counts, r.rate AS run_rate,
+           extract(epoch FROM now() - r.flushed_at)::float8 AS run_saved_age
       FROM tidemark.sources s
+      LEFT JOIN tidemark.run_state r ON r.source_id = s.id
       LEFT JOIN tidemark.ops o ON o.source_id = s.id AND o.status = 'open'
       LEFT JOIN tidemark.locks l ON l.name = 'sync:' || s.id AND l.expires_at > now()
      ORDER BY s.id`
@@ -89,6 +140,7 @@ const statuses = Effect.gen(function* () {
                 target: row.op_target
               },
         uncommitted,
+        run: runOf(row),
         itemErrors: Number(row.item_errors),
         recentErrors,
         lock:
@@ -111,6 +163,26 @@ const commitRange = (op: NonNullable<SourceStatus["openOp"]>) => {
   return to === undefined ? "" : `, commits ${commitOf(op.base) ?? "(first sync)"}..${to}`
 }
 
+const duration = (seconds: number) =>
+  seconds < 90
+    ? `${Math.round(seconds)}s`
+    : seconds < 5400
+      ? `${Math.round(seconds / 60)}m`
+      : `${(seconds / 3600).toFixed(1)}h`
+
+const runLine = (run: NonNullable<SourceStatus["run"]>) => {
+  const known = (n: number | null) => (n === null ? "?" : String(n))
+  const share =
+    run.planned !== null && run.done !== null && run.planned > 0
+      ? ` (${Math.floor((run.done / run.planned) * 100)}%)`
+      : ""
+  const pace =
+    run.itemsPerSecond === null || run.itemsPerSecond === 0
+      ? ""
+      : `; ${run.itemsPerSecond.toFixed(0)} items/s${run.etaSeconds === null || run.phase === "done" ? "" : `, ETA ${duration(run.etaSeconds)}`}`
+  return `  progress    ${run.phase ?? "?"}: ${known(run.done)} of ${known(run.planned)} done${share}, ${known(run.failed)} failed, ${known(run.restarts)} restarts${pace}; saved ${duration(run.savedAgeSeconds)} ago`
+}
+
 const asText = (all: ReadonlyArray<SourceStatus>) =>
   all.length === 0
     ? "no sources yet: run `tidemark sync PATH`"
@@ -121,6 +193,7 @@ const asText = (all: ReadonlyArray<SourceStatus>) =>
             `  documents   ${s.documents}`,
             `  last sync   ${s.lastSync ?? "never completed"}`,
             `  open op     ${s.openOp === null ? "none" : `op ${s.openOp.id} since ${s.openOp.startedAt}: ${s.openOp.banked}${s.openOp.planned === null ? "" : ` of ${s.openOp.planned}`} banked${commitRange(s.openOp)}, ${s.openOp.restarts} restarts (rerun to continue)`}`,
+            ...(s.run === null ? [] : [runLine(s.run)]),
             `  running     ${s.lock === null ? "no" : `pid ${s.lock.pid} on ${s.lock.host}, heartbeat ${s.lock.heartbeatAgeSeconds.toFixed(1)}s ago`}`,
             ...(s.uncommitted ? ["  work tree   has uncommitted changes: only commits are synced"] : []),
             `  item errors ${s.itemErrors}`,

@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Duration, Effect, Layer, Option, Ref } from "effect"
+import * as PgRunStateStore from "../../state/PgRunStateStore.js"
 import * as PgCheckpointStore from "../../checkpoint/PgCheckpointStore.js"
 import * as DocumentsSink from "../../sink/DocumentsSink.js"
 import * as LeaseLock from "../../lock/LeaseLock.js"
@@ -9,6 +10,7 @@ import * as PgLeaseStore from "../../lock/PgLeaseStore.js"
 import * as DirSource from "../../source/DirSource.js"
 import * as GitSource from "../../source/git/GitSource.js"
 import { initialProgress } from "../../sync/Progress.js"
+import * as RunState from "../../state/RunState.js"
 import * as SyncProgram from "../../sync/SyncProgram.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
 import { PartialRun } from "../PartialRun.js"
@@ -18,6 +20,7 @@ import { UsageError } from "../UsageError.js"
 const syncLayer = Layer.mergeAll(
   LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)),
   PgCheckpointStore.layer,
+  PgRunStateStore.layer,
   DocumentsSink.layer
 )
 
@@ -51,6 +54,10 @@ const options = {
   ),
   ref: Options.text("ref").pipe(
     Options.withDescription("Git: the branch, tag or commit to sync (default HEAD). Implies --git."),
+    Options.optional
+  ),
+  stateFlushEvery: Options.text("state-flush-every").pipe(
+    Options.withDescription("How often the progress shown by `tidemark status` is saved while syncing (default 30s)."),
     Options.optional
   ),
   timeout: Options.text("timeout").pipe(
@@ -89,6 +96,19 @@ const options = {
 
 export const syncCommand = Command.make("sync", options, (flags) =>
   Effect.gen(function* () {
+    const stateFlushEvery = Option.map(flags.stateFlushEvery, (text) => ({ text, duration: parseDuration(text) }))
+    if (
+      Option.isSome(stateFlushEvery) &&
+      Option.match(stateFlushEvery.value.duration, {
+        onNone: () => true,
+        onSome: (d) => Duration.lessThan(d, Duration.millis(100))
+      })
+    ) {
+      return yield* new UsageError({
+        message: `--state-flush-every ${stateFlushEvery.value.text} is not a duration of at least 100ms`,
+        hint: "use e.g. 10s or 1m"
+      })
+    }
     const timeout = Option.map(flags.timeout, (text) => ({ text, duration: parseDuration(text) }))
     if (Option.isSome(timeout) && Option.isNone(timeout.value.duration)) {
       return yield* new UsageError({
@@ -127,7 +147,14 @@ export const syncCommand = Command.make("sync", options, (flags) =>
       dryRun: flags.dryRun,
       allowMassChange: flags.allowMassChange,
       progress,
-      ...(flags.wait ? { wait: Duration.hours(1) } : {})
+      ...(flags.wait ? { wait: Duration.hours(1) } : {}),
+      ...Option.match(
+        Option.flatMap(stateFlushEvery, (s) => s.duration),
+        {
+          onNone: () => ({}),
+          onSome: (flushEvery) => ({ runStatePolicy: { ...RunState.defaultRunStatePolicy, flushEvery } })
+        }
+      )
     }).pipe(
       Effect.onInterrupt(() =>
         Effect.flatMap(Ref.get(progress), (p) =>
