@@ -259,18 +259,18 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
   })
 
   it("--timeout stops with exit 75 and the banked count; a rerun finishes", async () => {
-    const root = Folder.makeFolder(Folder.notes(20000))
-    const partial = await Cli.run(["sync", root, "--timeout", "1200ms", "--concurrency", "1"], env())
+    const root = Folder.makeFolder(Folder.notes(40000))
+    const partial = await Cli.run(["sync", root, "--timeout", "2500ms", "--concurrency", "1"], env())
     expect(partial.code, partial.stderr).toBe(75)
     const banked = Number(/partial: .*; (\d+) items banked, rerun to continue/.exec(partial.stderr)?.[1])
     expect(banked).toBeGreaterThan(0)
-    expect(banked).toBeLessThan(20000)
+    expect(banked).toBeLessThan(40000)
     // The final flush ran before the lease was released: everything written is banked.
     const op = await openOp(root)
     expect(Number(op!.banked)).toBe(await documentCount(root))
     const rest = await sync(root)
     expect(rest.code, rest.stderr).toBe(0)
-    expect(rest.summary).toMatchObject({ resumed: true, imported: 20000 - banked })
+    expect(rest.summary).toMatchObject({ resumed: true, imported: 40000 - banked })
     expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
   })
 
