@@ -178,7 +178,9 @@ export const make = Effect.gen(function* () {
       holder: holder.holder,
       token: grant.token,
       lost: Deferred.await(lost),
-      fence: store.fence(name, grant.token)
+      // A write transaction silent for a renewal interval is ended by the server, well
+      // before the lease could expire and a successor would have to wait for its row lock.
+      fence: store.fence(name, grant.token, timings.renewEvery)
     } satisfies Lease
   })
 

