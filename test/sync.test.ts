@@ -48,6 +48,13 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     expect(first.code, first.stderr).toBe(0)
     expect(first.summary).toMatchObject({ seen: 3000, imported: 3000, failed: 0, deleted: 0 })
     expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
+    // The finished op keeps no banked items (none written back after it closed).
+    const [leftover] = await Folder.query<{ n: string }>(
+      url,
+      "SELECT count(*) AS n FROM tidemark.op_items i JOIN tidemark.ops o ON o.id = i.op_id WHERE o.source_id = $1",
+      [root]
+    )
+    expect(Number(leftover!.n)).toBe(0)
     const [before] = await Folder.query<{ at: Date }>(
       url,
       "SELECT max(imported_at) AS at FROM tidemark.documents WHERE source_id = $1",

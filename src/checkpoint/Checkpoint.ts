@@ -50,6 +50,11 @@ export interface Checkpoint {
   readonly bank: (items: ReadonlyArray<BankedItem>) => Effect.Effect<void>
   /** Flushes what is pending now. */
   readonly flush: Effect.Effect<void>
+  /**
+   * Drops what is pending: for an op that just finished (its banked items were
+   * deleted with it), so that no later flush writes them back.
+   */
+  readonly discard: Effect.Effect<void>
   /** Fails with CheckpointUnavailable once flushing gave up; never succeeds. */
   readonly failed: Effect.Effect<never, CheckpointUnavailable>
   /** Items banked so far in this op (flushed before this process, flushed, pending). */
@@ -76,7 +81,13 @@ export const make = Effect.fn("Checkpoint.make")(function* (
       const delta = yield* Ref.getAndSet(pending, new Map<string, string>())
       if (delta.size === 0) return
       const items = [...delta].map(([key, version]) => ({ key, version }))
-      const written = yield* store.append(opId, items).pipe(retryTransient(policy.retry), Effect.either)
+      const written = yield* store.append(opId, items).pipe(
+        Effect.tapError((error) =>
+          Effect.logDebug(`checkpoint write of ${items.length} items failed: ${error.message}`)
+        ),
+        retryTransient(policy.retry),
+        Effect.either
+      )
       if (written._tag === "Right") {
         yield* Ref.update(flushed, (n) => n + delta.size)
         yield* Ref.set(consecutiveFailures, 0)
@@ -123,6 +134,7 @@ export const make = Effect.fn("Checkpoint.make")(function* (
     opId,
     bank,
     flush,
+    discard: Ref.set(pending, new Map<string, string>()),
     failed: Deferred.await(failed),
     banked: Effect.zipWith(Ref.get(flushed), Ref.get(pending), (done, waiting) => done + waiting.size),
     pending: Effect.map(Ref.get(pending), (map) => map.size)

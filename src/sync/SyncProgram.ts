@@ -376,7 +376,12 @@ const syncUnderLease = (options: SyncOptions) =>
               checkpoint.failed
             )
             yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
+            // Nothing may be banked into the op once it is closed: the pending items go
+            // first (a flush already running is waited for), and whatever a failed flush
+            // left is dropped with the op's other items.
+            yield* checkpoint.flush
             yield* Ops.finish(sourceId, op.id, { ...source.watermark(target), syncedOp: op.id }, lease.fence)
+            yield* checkpoint.discard
             yield* tracking.complete
             const final = yield* Ref.get(progress)
             yield* Effect.flatMap(Sink, (sink) => sink.afterSync(final.imported + final.deleted))
