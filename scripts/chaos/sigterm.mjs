@@ -2,7 +2,6 @@
 // (banked equals written), and the lease is free the moment the process is gone.
 import {
   compare,
-  documentCount,
   folderHashes,
   liveLease,
   notesFolder,
@@ -40,8 +39,7 @@ export const run = async ({ url, short }) => {
       if (exit.code === 0) break
       if (exit.code !== 143) failures.push(`exit ${exit.code} after SIGTERM`)
       const op = await openOp(url, source)
-      const written = await documentCount(url, source)
-      if (op !== undefined && op.banked !== written) failures.push(`banked ${op.banked} of ${written} written`)
+      if (op !== undefined && op.banked !== op.written) failures.push(`banked ${op.banked} of ${op.written} written`)
       if ((await liveLease(url, source)) !== undefined) failures.push("lease still held after exit")
       if (sent >= signals) {
         runs++
