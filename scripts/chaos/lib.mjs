@@ -158,12 +158,21 @@ export const notesFolder = (label, count) => {
   return dir
 }
 
-/** The open op of a source: banked count and id, or undefined. */
+/**
+ * The open op of a source, if any: its banked count, and how many documents it
+ * wrote (imported since it began: an op that follows a finished one may have
+ * nothing left to write).
+ */
 export const openOp = async (url, sourceId) =>
   (
-    await query(url, "SELECT id::int, banked::int FROM tidemark.ops WHERE source_id = $1 AND status = 'open'", [
-      sourceId
-    ])
+    await query(
+      url,
+      `SELECT o.id::int, o.banked::int,
+              (SELECT count(*)::int FROM tidemark.documents d
+                WHERE d.source_id = o.source_id AND d.imported_at >= o.created_at) AS written
+         FROM tidemark.ops o WHERE o.source_id = $1 AND o.status = 'open'`,
+      [sourceId]
+    )
   )[0]
 
 export const documentCount = async (url, sourceId) =>

@@ -6,7 +6,7 @@
 //   node scripts/chaos/run.mjs [--short] [scenario ...]     (npm run chaos)
 // --short runs fewer iterations (what CI runs). Exit 1 if any scenario fails.
 import { machine } from "../bench/lib.mjs"
-import { server } from "./lib.mjs"
+import { runTidemark, server } from "./lib.mjs"
 
 const all = ["sigkill", "sigterm", "pool", "restart", "split-brain", "proxy", "pgbouncer", "bad-input"]
 const files = {
@@ -26,6 +26,9 @@ for (const name of chosen) if (!all.includes(name)) throw new Error(`no scenario
 
 console.log(`${machine()}${short ? ", short run" : ""}`)
 const db = await server()
+// The schema first: scenarios look at tidemark's tables before their first sync.
+const migrated = await runTidemark(["migrate"], { DATABASE_URL: db.url })
+if (migrated.code !== 0) throw new Error(`migrate failed: ${migrated.stderr}`)
 const rows = []
 try {
   for (const name of chosen.length > 0 ? chosen : all) {

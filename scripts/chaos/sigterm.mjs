@@ -1,16 +1,6 @@
 // 2. SIGTERM at random moments: exit 143 each time, the final flush happened
 // (banked equals written), and the lease is free the moment the process is gone.
-import {
-  compare,
-  folderHashes,
-  liveLease,
-  notesFolder,
-  openOp,
-  runTidemark,
-  sleep,
-  between,
-  tidemark
-} from "./lib.mjs"
+import { compare, folderHashes, liveLease, notesFolder, openOp, runTidemark, sleep, between, tidemark } from "./lib.mjs"
 
 export const name = "sigterm"
 

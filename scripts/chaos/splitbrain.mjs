@@ -2,18 +2,7 @@
 // takes over, then SIGCONT. The two run as different database roles, and a
 // statement-level trigger on tidemark.documents records which role wrote when:
 // no row may be written by the stale holder after the takeover.
-import {
-  asUser,
-  compare,
-  documentCount,
-  folderHashes,
-  liveLease,
-  notesFolder,
-  query,
-  runTidemark,
-  sleep,
-  tidemark
-} from "./lib.mjs"
+import { asUser, compare, documentCount, folderHashes, liveLease, notesFolder, query, sleep, tidemark } from "./lib.mjs"
 
 export const name = "split-brain"
 const ttl = "2s"
@@ -51,8 +40,6 @@ const tearDown = (url) =>
 
 export const run = async ({ url, short }) => {
   const rounds = short ? 5 : 50
-  // The CLI migrates on its first run; the trigger needs the table.
-  await runTidemark(["migrate"], { DATABASE_URL: url })
   await setUp(url)
   const dir = notesFolder("split-brain", 6000)
   const expected = folderHashes(dir)
