@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { cli, corpus, database, machine, median, root } from "./lib.mjs"
+import { cli, corpus, database, machine, median, root, warm } from "./lib.mjs"
 
 const revision = process.argv[2]
 if (!revision) throw new Error("usage: compare.mjs <revision> [files] [rounds]")
@@ -34,13 +34,7 @@ try {
   const builds = { [revision]: path.join(worktree, "bin", "tidemark.js"), "this checkout": cli }
   console.log(machine())
   // Both builds on a warm page cache (the first one would otherwise pay for the disk).
-  const warmUp = (folder) => {
-    for (const entry of fs.readdirSync(folder, { withFileTypes: true })) {
-      if (entry.isDirectory()) warmUp(path.join(folder, entry.name))
-      else if (entry.isFile()) fs.readFileSync(path.join(folder, entry.name))
-    }
-  }
-  warmUp(dir)
+  warm(dir)
   const first = Object.fromEntries(Object.entries(builds).map(([name, bin]) => [name, run(bin, name)]))
   const noChange = Object.fromEntries(Object.keys(builds).map((name) => [name, []]))
   for (let i = 0; i < rounds; i++) for (const [name, bin] of Object.entries(builds)) noChange[name].push(run(bin, name))

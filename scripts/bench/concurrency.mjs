@@ -3,12 +3,13 @@
 // interleaved twice), to find where more reads at once stop helping on this machine.
 //
 //   node scripts/bench/concurrency.mjs [files=50000]
-import { corpus, database, machine, median, runCli } from "./lib.mjs"
+import { corpus, database, machine, median, runCli, warm } from "./lib.mjs"
 
 const files = Number(process.argv[2] ?? 50000)
 const dir = corpus(`/tmp/tidemark-bench-corpus-${files}`, files)
 const db = await database()
 console.log(machine())
+warm(dir)
 const levels = [1, 2, 4, 8]
 const times = Object.fromEntries(levels.map((c) => [c, []]))
 for (let round = 0; round < 2; round++) {

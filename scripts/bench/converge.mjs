@@ -4,7 +4,7 @@
 //
 //   node scripts/bench/converge.mjs [files=100000] [kill-every-seconds=5]
 import { spawn } from "node:child_process"
-import { cli, corpus, database, machine, runCli } from "./lib.mjs"
+import { cli, corpus, database, machine, runCli, warm } from "./lib.mjs"
 
 const files = Number(process.argv[2] ?? 100000)
 const every = Number(process.argv[3] ?? 5)
@@ -12,6 +12,7 @@ const dir = corpus(`/tmp/tidemark-bench-corpus-${files}`, files)
 const db = await database()
 const env = { ...process.env, DATABASE_URL: db.url }
 console.log(machine())
+warm(dir)
 const baseline = await runCli(["sync", dir, "--source", `bench-converge-baseline-${Date.now()}`, "--json"], {
   DATABASE_URL: db.url
 })

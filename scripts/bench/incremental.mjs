@@ -5,7 +5,7 @@
 //   node scripts/bench/incremental.mjs [files=100000] [changed-percent=1]
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { corpus, database, machine, median, runCli } from "./lib.mjs"
+import { corpus, database, machine, median, runCli, warm } from "./lib.mjs"
 
 const files = Number(process.argv[2] ?? 100000)
 const percent = Number(process.argv[3] ?? 1)
@@ -18,6 +18,7 @@ const sync = async () => {
   return { seconds: result.seconds, summary: JSON.parse(result.stdout) }
 }
 console.log(machine())
+warm(dir)
 const full = await sync()
 console.log(`full import: ${full.seconds.toFixed(2)} s (${full.summary.imported} files)`)
 const noChange = []
@@ -26,10 +27,15 @@ const incremental = []
 let read = 0
 const count = Math.round((files * percent) / 100)
 for (let round = 0; round < 3; round++) {
-  // Every 100th file, shifted each round: 1% of the corpus changes (content, size and mtime).
+  // Every 100th file, shifted each round: 1% of the corpus changes (content, size and
+  // mtime). The new mtime lies in the past, as for edits made a while before the sync:
+  // a file modified within the last 2 s would be read again by the next sync too.
+  const editedAt = new Date(Date.UTC(2025, 5, 1, 0, 0, round))
   for (let i = 0; i < count; i++) {
     const n = (i * Math.floor(100 / percent) + round) % files
-    fs.appendFileSync(path.join(dir, `d${n % 100}`, `note-${n}.md`), `edited in round ${round}\n`)
+    const file = path.join(dir, `d${n % 100}`, `note-${n}.md`)
+    fs.appendFileSync(file, `edited in round ${round}\n`)
+    fs.utimesSync(file, editedAt, editedAt)
   }
   const result = await sync()
   incremental.push(result.seconds)

@@ -9,7 +9,7 @@
 //   node scripts/bench/redo.mjs [files=100000] [kills=8]
 import { spawn } from "node:child_process"
 import pg from "pg"
-import { cli, corpus, database, machine, median, runCli } from "./lib.mjs"
+import { cli, corpus, database, machine, median, runCli, warm } from "./lib.mjs"
 
 const files = Number(process.argv[2] ?? 100000)
 const kills = Number(process.argv[3] ?? 8)
@@ -18,6 +18,7 @@ const db = await database()
 const env = { DATABASE_URL: db.url }
 const client = new pg.Client({ connectionString: db.url })
 console.log(machine())
+warm(dir)
 const baseline = await runCli(["sync", dir, "--source", `bench-redo-baseline-${Date.now()}`, "--json"], env)
 const perItem = baseline.seconds / files
 console.log(`uninterrupted import: ${baseline.seconds.toFixed(2)} s (${(files / baseline.seconds).toFixed(0)} files/s)`)
@@ -30,9 +31,14 @@ for (let k = 0; k < kills; k++) {
     env: { ...process.env, ...env },
     stdio: "ignore"
   })
-  await new Promise((resolve) => setTimeout(resolve, (0.15 + 0.7 * Math.random()) * baseline.seconds * 1000))
+  const closed = new Promise((resolve) => child.on("close", resolve))
+  await new Promise((resolve) => setTimeout(resolve, (0.15 + 0.6 * Math.random()) * baseline.seconds * 1000))
+  if (child.exitCode !== null) {
+    console.log(`kill ${k + 1}: the sync finished first; not counted`)
+    continue
+  }
   child.kill("SIGKILL")
-  await new Promise((resolve) => child.on("close", resolve))
+  await closed
   const { n: written } = await one("SELECT count(*)::int AS n FROM tidemark.documents WHERE source_id = $1", [source])
   const op = await one("SELECT banked::int FROM tidemark.ops WHERE source_id = $1 AND status = 'open'", [source])
   const resumed = await runCli(["sync", dir, "--source", source, "--json"], env)

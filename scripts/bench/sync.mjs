@@ -13,7 +13,7 @@ import { pipeline } from "node:stream/promises"
 import { Readable } from "node:stream"
 import pg from "pg"
 import copyStreams from "pg-copy-streams"
-import { corpus, database, machine, runCli } from "./lib.mjs"
+import { corpus, database, machine, runCli, warm } from "./lib.mjs"
 
 const files = Number(process.argv[2] ?? 100000)
 const dir = corpus(process.argv[3] ?? `/tmp/tidemark-bench-corpus-${files}`, files)
@@ -24,15 +24,9 @@ console.log(`corpus: ${files} files in ${dir}`)
 
 // Read every file once, so that the sync and the floor both run on a warm page
 // cache (otherwise the first measurement pays for the disk and the floor does not).
-const warm = performance.now()
-const warmUp = (d) => {
-  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-    if (e.isDirectory()) warmUp(path.join(d, e.name))
-    else if (e.isFile()) fs.readFileSync(path.join(d, e.name))
-  }
-}
-warmUp(dir)
-console.log(`page cache warmed in ${((performance.now() - warm) / 1000).toFixed(2)} s`)
+const warming = performance.now()
+warm(dir)
+console.log(`page cache warmed in ${((performance.now() - warming) / 1000).toFixed(2)} s`)
 
 const sourceName = `bench-${Date.now()}`
 const full = await runCli(["sync", dir, "--source", sourceName, "--json"], env)

@@ -8,7 +8,7 @@
 import { machine } from "../bench/lib.mjs"
 import { runTidemark, server } from "./lib.mjs"
 
-const all = ["sigkill", "sigterm", "pool", "restart", "split-brain", "proxy", "pgbouncer", "bad-input"]
+const all = ["sigkill", "sigterm", "pool", "restart", "split-brain", "proxy", "pgbouncer", "bad-input", "git-sigkill"]
 const files = {
   sigkill: "./sigkill.mjs",
   sigterm: "./sigterm.mjs",
@@ -17,7 +17,8 @@ const files = {
   "split-brain": "./splitbrain.mjs",
   proxy: "./proxy.mjs",
   pgbouncer: "./pgbouncer.mjs",
-  "bad-input": "./badinput.mjs"
+  "bad-input": "./badinput.mjs",
+  "git-sigkill": "./gitkill.mjs"
 }
 const args = process.argv.slice(2)
 const short = args.includes("--short")
