@@ -41,6 +41,26 @@ const parseDuration = (text: string): Option.Option<Duration.Duration> => {
   )
 }
 
+/** A duration flag: none when absent, a usage error unless it is a duration of at least `min`. */
+const durationFlag = (flag: string, value: Option.Option<string>, hint: string, min = Duration.zero) =>
+  Option.match(value, {
+    onNone: () => Effect.succeed(Option.none<Duration.Duration>()),
+    onSome: (text) =>
+      Option.match(
+        Option.filter(parseDuration(text), (duration) => !Duration.lessThan(duration, min)),
+        {
+          onNone: () =>
+            Effect.fail(
+              new UsageError({
+                message: `--${flag} ${text} is not a duration${Duration.greaterThan(min, Duration.zero) ? ` of at least ${Duration.format(min)}` : ""}`,
+                hint
+              })
+            ),
+          onSome: (duration) => Effect.succeed(Option.some(duration))
+        }
+      )
+  })
+
 const options = {
   ...dbOptions,
   path: Args.directory({ name: "PATH", exists: "yes" }).pipe(
@@ -103,36 +123,28 @@ const options = {
 
 export const syncCommand = Command.make("sync", options, (flags) =>
   Effect.gen(function* () {
-    const stateFlushEvery = Option.map(flags.stateFlushEvery, (text) => ({ text, duration: parseDuration(text) }))
-    if (
-      Option.isSome(stateFlushEvery) &&
-      Option.match(stateFlushEvery.value.duration, {
-        onNone: () => true,
-        onSome: (d) => Duration.lessThan(d, Duration.millis(100))
-      })
-    ) {
-      return yield* new UsageError({
-        message: `--state-flush-every ${stateFlushEvery.value.text} is not a duration of at least 100ms`,
-        hint: "use e.g. 10s or 1m"
-      })
-    }
-    const leaseTimings = Option.map(flags.leaseTtl, (text) =>
-      Option.match(parseDuration(text), {
-        onNone: () => Either.left(`--lease-ttl ${text} is not a duration`),
-        onSome: (ttl) =>
-          Either.mapLeft(LeaseTimings.fromTtl(ttl), (invalid) => `--lease-ttl ${text}: ${invalid.reason}`)
-      })
+    const stateFlushEvery = yield* durationFlag(
+      "state-flush-every",
+      flags.stateFlushEvery,
+      "use e.g. 10s or 1m",
+      Duration.millis(100)
     )
-    if (Option.isSome(leaseTimings) && Either.isLeft(leaseTimings.value)) {
-      return yield* new UsageError({ message: leaseTimings.value.left, hint: "use e.g. 30s or 2m" })
-    }
-    const timeout = Option.map(flags.timeout, (text) => ({ text, duration: parseDuration(text) }))
-    if (Option.isSome(timeout) && Option.isNone(timeout.value.duration)) {
-      return yield* new UsageError({
-        message: `--timeout ${timeout.value.text} is not a duration`,
-        hint: "use e.g. 90s, 5m or 1h"
-      })
-    }
+    const leaseTtl = yield* durationFlag("lease-ttl", flags.leaseTtl, "use e.g. 30s or 2m")
+    const leaseTimings = yield* Option.match(leaseTtl, {
+      onNone: () => Effect.succeed(Option.none<LeaseTimings.LeaseTimings>()),
+      onSome: (ttl) =>
+        Either.match(LeaseTimings.fromTtl(ttl), {
+          onLeft: (invalid) =>
+            Effect.fail(
+              new UsageError({
+                message: `--lease-ttl ${Option.getOrElse(flags.leaseTtl, () => "")}: ${invalid.reason}`,
+                hint: "use e.g. 30s"
+              })
+            ),
+          onRight: (timings) => Effect.succeed(Option.some(timings))
+        })
+    })
+    const timeout = yield* durationFlag("timeout", flags.timeout, "use e.g. 90s, 5m or 1h")
     if (flags.concurrency < 1 || flags.concurrency > 64) {
       return yield* new UsageError({
         message: `--concurrency ${flags.concurrency} is out of range`,
@@ -165,16 +177,11 @@ export const syncCommand = Command.make("sync", options, (flags) =>
       allowMassChange: flags.allowMassChange,
       progress,
       ...(flags.wait ? { wait: Duration.hours(1) } : {}),
-      ...(Option.isSome(leaseTimings) && Either.isRight(leaseTimings.value)
-        ? { leaseTimings: leaseTimings.value.right }
-        : {}),
-      ...Option.match(
-        Option.flatMap(stateFlushEvery, (s) => s.duration),
-        {
-          onNone: () => ({}),
-          onSome: (flushEvery) => ({ runStatePolicy: { ...RunState.defaultRunStatePolicy, flushEvery } })
-        }
-      )
+      ...Option.match(leaseTimings, { onNone: () => ({}), onSome: (timings) => ({ leaseTimings: timings }) }),
+      ...Option.match(stateFlushEvery, {
+        onNone: () => ({}),
+        onSome: (flushEvery) => ({ runStatePolicy: { ...RunState.defaultRunStatePolicy, flushEvery } })
+      })
     }).pipe(
       Effect.onInterrupt(() =>
         Effect.flatMap(Ref.get(progress), (p) =>
@@ -182,25 +189,22 @@ export const syncCommand = Command.make("sync", options, (flags) =>
         )
       )
     )
-    const bounded = Option.match(
-      Option.flatMap(timeout, (t) => t.duration),
-      {
-        onNone: () => sync,
-        onSome: (duration) =>
-          sync.pipe(
-            Effect.timeoutFail({
-              duration,
-              onTimeout: () =>
-                new PartialRun({ reason: `stopped after --timeout ${Duration.format(duration)}`, banked: 0 })
-            }),
-            Effect.catchTag("PartialRun", (partial) =>
-              Effect.flatMap(Ref.get(progress), (p) =>
-                Effect.fail(new PartialRun({ reason: partial.reason, banked: p.banked }))
-              )
+    const bounded = Option.match(timeout, {
+      onNone: () => sync,
+      onSome: (duration) =>
+        sync.pipe(
+          Effect.timeoutFail({
+            duration,
+            onTimeout: () =>
+              new PartialRun({ reason: `stopped after --timeout ${Duration.format(duration)}`, banked: 0 })
+          }),
+          Effect.catchTag("PartialRun", (partial) =>
+            Effect.flatMap(Ref.get(progress), (p) =>
+              Effect.fail(new PartialRun({ reason: partial.reason, banked: p.banked }))
             )
           )
-      }
-    )
+        )
+    })
     const summary = yield* bounded.pipe(
       Effect.map(Option.some),
       Effect.catchTag("LockBusy", (busy) =>
