@@ -106,20 +106,20 @@ export const layer = Layer.effect(
         sql.unsafe<RowRecord>(`DELETE FROM tidemark.locks WHERE name = $1 RETURNING ${rowColumns}`, [name])
       ).pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRow)))
 
-    const fence: LeaseStore["Type"]["fence"] = (name, token, idleBound) =>
-      Effect.zipRight(
-        idleBound === undefined
-          ? Effect.void
-          : main.sql.unsafe(
-              `SET LOCAL idle_in_transaction_session_timeout = ${Math.max(1, Math.ceil(Duration.toMillis(idleBound)))}`
-            ),
-        main.sql<{ token: string }>`SELECT token FROM tidemark.locks WHERE name = ${name} FOR SHARE`
-      ).pipe(
+    const fence: LeaseStore["Type"]["fence"] = (name, token, idleBound) => {
+      const bound = idleBound === undefined ? null : String(Math.max(1, Math.ceil(Duration.toMillis(idleBound))))
+      // The bound is set by the fence's own statement (set_config(..., true) is SET LOCAL):
+      // no extra round trip per write transaction.
+      return main.sql<{ token: string }>`
+        SELECT token, set_config('idle_in_transaction_session_timeout',
+                                 coalesce(${bound}::text, current_setting('idle_in_transaction_session_timeout')), true)
+          FROM tidemark.locks WHERE name = ${name} FOR SHARE`.pipe(
         Effect.flatMap((rows) => {
           const currentToken = rows[0] === undefined ? null : Number(rows[0].token)
           return currentToken === token ? Effect.void : Effect.fail(new FencedOut({ name, token, currentToken }))
         })
       )
+    }
 
     return LeaseStore.of({ tryAcquire, takeOver, renew, release, list, forceRelease, fence })
   })
