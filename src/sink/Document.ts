@@ -30,7 +30,7 @@ const fence = /^ {0,3}(`{3,}|~{3,})/
 const notParagraph = /^ {0,3}(?:[-*+>]|\d+[.)]|#|`{3}|~{3})|^(?: {4}|\t)/
 
 /** The first heading of a Markdown body, outside fenced code blocks. */
-export const firstHeading = (body: string): string | undefined => {
+const firstHeading = (body: string): string | undefined => {
   let openFence: string | null = null
   let previous: string | null = null
   for (const line of body.split(/\r?\n/)) {

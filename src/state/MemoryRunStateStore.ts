@@ -1,14 +1,13 @@
 /** Run state in memory, for simulating the flush policy under TestClock. */
 import { Effect, Layer, Option, Ref } from "effect"
-import { RunStateStore, type StoredRunState } from "./RunStateStore.js"
+import { type RunStateGroups, RunStateStore } from "./RunStateStore.js"
 
 export const layer = Layer.effect(
   RunStateStore,
-  Effect.map(Ref.make(new Map<string, StoredRunState>()), (rows) =>
+  Effect.map(Ref.make(new Map<string, RunStateGroups>()), (rows) =>
     RunStateStore.of({
       load: (sourceId) => Effect.map(Ref.get(rows), (all) => Option.fromNullable(all.get(sourceId))),
-      save: (sourceId, groups, flushedAt) =>
-        Ref.update(rows, (all) => new Map(all).set(sourceId, { ...structuredClone(groups), flushedAt }))
+      save: (sourceId, groups) => Ref.update(rows, (all) => new Map(all).set(sourceId, structuredClone(groups)))
     })
   )
 )

@@ -12,18 +12,9 @@ export const layer = Layer.effect(
     RunStateStore.of({
       load: (sourceId) =>
         outsideTransaction(
-          sql<{ identity: unknown; counts: unknown; rate: unknown; flushed_at: Date }>`
-            SELECT identity, counts, rate, flushed_at FROM tidemark.run_state WHERE source_id = ${sourceId}`
-        ).pipe(
-          Effect.map((rows) =>
-            Option.map(Option.fromNullable(rows[0]), (row) => ({
-              identity: row.identity,
-              counts: row.counts,
-              rate: row.rate,
-              flushedAt: row.flushed_at.getTime()
-            }))
-          )
-        ),
+          sql<{ identity: unknown; counts: unknown; rate: unknown }>`
+            SELECT identity, counts, rate FROM tidemark.run_state WHERE source_id = ${sourceId}`
+        ).pipe(Effect.map((rows) => Option.fromNullable(rows[0]))),
       save: (sourceId, groups, flushedAt) =>
         outsideTransaction(
           sql`

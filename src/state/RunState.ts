@@ -78,18 +78,12 @@ export interface RestoredRunState {
   readonly identity: Option.Option<Identity>
   readonly counts: Option.Option<Counts>
   readonly rate: Option.Option<Rate>
-  readonly flushedAt: number
   /** Groups that did not decode (replaced by fresh ones). */
   readonly rejected: ReadonlyArray<string>
 }
 
 /** Decodes each stored group on its own; what does not decode is rejected, never thrown. */
-export const decodeStored = (stored: {
-  readonly identity: unknown
-  readonly counts: unknown
-  readonly rate: unknown
-  readonly flushedAt: number
-}) => {
+export const decodeStored = (stored: RunStateGroups) => {
   const rejected: Array<{ group: string; reason: string }> = []
   const decode = <A, I>(group: string, schema: Schema.Schema<A, I>, value: unknown): Option.Option<A> =>
     Either.match(Schema.decodeUnknownEither(schema)(value), {
@@ -103,7 +97,6 @@ export const decodeStored = (stored: {
     identity: decode("identity", Identity, stored.identity),
     counts: decode("counts", Counts, stored.counts),
     rate: decode("rate", Rate, stored.rate),
-    flushedAt: stored.flushedAt,
     rejected
   }
 }

@@ -7,15 +7,7 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { Context, type Effect, type Option } from "effect"
 
-/** A stored row as read: groups not yet decoded (they may be anything). */
-export interface StoredRunState {
-  readonly identity: unknown
-  readonly counts: unknown
-  readonly rate: unknown
-  /** When the last successful flush happened (epoch ms). */
-  readonly flushedAt: number
-}
-
+/** A row's groups, as written, or as read back before decoding (they may be anything). */
 export interface RunStateGroups {
   readonly identity: unknown
   readonly counts: unknown
@@ -24,7 +16,8 @@ export interface RunStateGroups {
 
 export interface RunStateStoreShape {
   /** The row of the source, if a flush ever succeeded. */
-  readonly load: (sourceId: string) => Effect.Effect<Option.Option<StoredRunState>, SqlError>
+  readonly load: (sourceId: string) => Effect.Effect<Option.Option<RunStateGroups>, SqlError>
+  /** Writes the whole row; `flushedAt` (epoch ms) is what `tidemark status` reports the age of. */
   readonly save: (sourceId: string, groups: RunStateGroups, flushedAt: number) => Effect.Effect<void, SqlError>
 }
 

@@ -54,8 +54,7 @@ const runOf = (row: {
   const { identity, counts, rate } = RunState.decodeStored({
     identity: row.run_identity,
     counts: row.run_counts,
-    rate: row.run_rate,
-    flushedAt: 0
+    rate: row.run_rate
   })
   const c = Option.getOrNull(counts)
   const r = Option.getOrNull(rate)

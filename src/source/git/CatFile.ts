@@ -12,8 +12,7 @@ import { Effect } from "effect"
 import { SourceUnavailable } from "../Source.js"
 import { gitEnv, notInstalled } from "./Git.js"
 
-export type BlobAnswer =
-  { readonly _tag: "Found"; readonly type: string; readonly bytes: Buffer } | { readonly _tag: "Missing" }
+export type BlobAnswer = { readonly _tag: "Found"; readonly bytes: Buffer } | { readonly _tag: "Missing" }
 
 export interface CatFile {
   readonly read: (oid: string) => Effect.Effect<BlobAnswer, SourceUnavailable>
@@ -25,7 +24,6 @@ type Waiter = (answer: Effect.Effect<BlobAnswer, SourceUnavailable>) => void
 class AnswerParser {
   private header: Buffer = Buffer.alloc(0)
   private body: Buffer | null = null
-  private type = ""
   private filled = 0
   /** The LF after a body is still to come. */
   private trailer = false
@@ -57,7 +55,6 @@ class AnswerParser {
         if (type === "missing" || size === undefined) {
           this.onAnswer({ _tag: "Missing" })
         } else {
-          this.type = type!
           this.body = Buffer.allocUnsafe(Number(size))
           this.filled = 0
           if (this.body.length === 0) this.trailer = true
@@ -69,7 +66,7 @@ class AnswerParser {
   private deliver() {
     const bytes = this.body!
     this.body = null
-    this.onAnswer({ _tag: "Found", type: this.type, bytes })
+    this.onAnswer({ _tag: "Found", bytes })
   }
 }
 
