@@ -7,23 +7,17 @@
 //   node scripts/bench/backfills.mjs [documents=1000000] [checks=50]
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import pg from "pg"
-import { Backfills, Database, DbSettings, Migrations, titleBackfill } from "../../dist/index.js"
-import { database, machine, median } from "./lib.mjs"
+import { Backfills, Database, Migrations, titleBackfill } from "../../dist/index.js"
+import { database, machine, median, settingsLayer } from "./lib.mjs"
 
 const documents = Number(process.argv[2] ?? 1_000_000)
 const checks = Number(process.argv[3] ?? 50)
 const db = await database()
 if (db.home === undefined) throw new Error("needs the embedded server (its statement log): unset DATABASE_URL")
 const logFile = path.join(db.home, "log", "postgresql.log")
-const settings = DbSettings.layer({
-  databaseUrl: Option.some(Redacted.make(db.url)),
-  directDatabaseUrl: Option.none(),
-  home: "/unused",
-  mainPoolSize: 2,
-  directPoolSize: 2
-})
+const settings = settingsLayer(db.url)
 const layers = Layer.mergeAll(
   Database.layer,
   Backfills.register(titleBackfill).pipe(Layer.provideMerge(Backfills.Backfills.Default))

@@ -4,23 +4,17 @@
 // design tidemark replaces: rewriting the whole banked set on every flush.
 //
 //   node scripts/bench/flush.mjs [banked=1000000] [flushes=30]
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import pg from "pg"
-import { Database, DbSettings, Migrations } from "../../dist/index.js"
+import { Database, Migrations } from "../../dist/index.js"
 import { CheckpointStore } from "../../dist/checkpoint/CheckpointStore.js"
 import * as PgCheckpointStore from "../../dist/checkpoint/PgCheckpointStore.js"
-import { database, machine, median } from "./lib.mjs"
+import { database, machine, median, settingsLayer } from "./lib.mjs"
 
 const banked = Number(process.argv[2] ?? 1_000_000)
 const flushes = Number(process.argv[3] ?? 30)
 const db = await database()
-const settings = DbSettings.layer({
-  databaseUrl: Option.some(Redacted.make(db.url)),
-  directDatabaseUrl: Option.none(),
-  home: "/unused",
-  mainPoolSize: 2,
-  directPoolSize: 2
-})
+const settings = settingsLayer(db.url)
 const layers = PgCheckpointStore.layer.pipe(Layer.provideMerge(Database.layer), Layer.provide(settings))
 const run = (effect) => Effect.runPromise(effect.pipe(Effect.provide(layers)))
 await run(Migrations.migrate())

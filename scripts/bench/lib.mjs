@@ -5,8 +5,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect, Exit, Redacted, Scope } from "effect"
-import { EmbeddedServer } from "../../dist/index.js"
+import { Effect, Exit, Option, Redacted, Scope } from "effect"
+import { DbSettings, EmbeddedServer } from "../../dist/index.js"
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 export const cli = path.join(root, "bin", "tidemark.js")
@@ -26,6 +26,16 @@ export const database = async () => {
     stop: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
+
+/** Settings for tidemark's layers in a benchmark process: `url`, two connections per pool. */
+export const settingsLayer = (url) =>
+  DbSettings.layer({
+    databaseUrl: Option.some(Redacted.make(url)),
+    directDatabaseUrl: Option.none(),
+    home: "/unused",
+    mainPoolSize: 2,
+    directPoolSize: 2
+  })
 
 const past = new Date(Date.UTC(2025, 0, 1))
 

@@ -111,34 +111,45 @@ export const folderHashes = (dir) => {
   return out
 }
 
-/** What the database holds for `sourceId` against `expected` (key → sha256): lost, extra, duplicates. */
+/**
+ * What the database holds for `sourceId` against `expected` (key → sha256).
+ * `lost`: keys whose stored state is not the source's (missing, stale, or no
+ * longer in the source); `duplicates`: rows beyond one per key.
+ */
 export const compare = async (url, sourceId, expected) => {
   const rows = await query(url, "SELECT key, version FROM tidemark.documents WHERE source_id = $1", [sourceId])
-  const [counts] = await query(
-    url,
-    "SELECT count(*)::int AS n, count(DISTINCT key)::int AS keys FROM tidemark.documents WHERE source_id = $1",
-    [sourceId]
-  )
   const stored = new Map(rows.map((r) => [r.key, r.version]))
   let lost = 0
   for (const [key, hash] of expected) if (stored.get(key) !== hash) lost++
-  let extra = 0
-  for (const key of stored.keys()) if (!expected.has(key)) extra++
+  for (const key of stored.keys()) if (!expected.has(key)) lost++
+  const duplicates = rows.length - stored.size
+  return { lost, duplicates, equal: lost === 0 && duplicates === 0 }
+}
+
+/** `compare` summed over the sources a scenario syncs. */
+export const tally = () => {
+  const totals = { lost: 0, duplicates: 0, equal: true }
   return {
-    lost,
-    extra,
-    duplicates: counts.n - counts.keys,
-    equal: lost === 0 && extra === 0 && counts.n === counts.keys
+    totals,
+    add: async (url, sourceId, expected) => {
+      const check = await compare(url, sourceId, expected)
+      totals.lost += check.lost
+      totals.duplicates += check.duplicates
+      totals.equal &&= check.equal
+    }
   }
 }
 
-/** Runs the sync until it exits 0 (bounded): what a user does after a failure. */
-export const syncUntilDone = async (args, env, attempts = 10) => {
-  for (let i = 0; i < attempts; i++) {
-    const result = await runTidemark(args, env)
-    if (result.code === 0) return { ...result, attempts: i + 1 }
+/** Runs the sync until it exits 0, at most `attempts` times (what a user does after a failure); returns the runs it took. */
+export const syncUntilDone = async (args, env, attempts) => {
+  let last
+  for (let i = 1; i <= attempts; i++) {
+    last = await runTidemark(args, env)
+    if (last.code === 0) return i
   }
-  throw new Error(`sync did not finish in ${attempts} attempts`)
+  throw new Error(
+    `sync did not finish in ${attempts} runs (last exit ${last.code}: ${last.stderr.trim().split("\n").at(-1)})`
+  )
 }
 
 export const scratchDir = (label) => {

@@ -107,7 +107,7 @@ export const run = async ({ url, paths, short }) => {
   return {
     runs,
     faults: 1,
-    lost: check.lost + check.extra,
+    lost: check.lost,
     duplicates: check.duplicates,
     equal: check.equal,
     ok: check.equal && failures.length === 0,

@@ -3,7 +3,7 @@
 // and finishes; nothing is lost. Sink batches commit without waiting for their
 // WAL flush, so an immediate restart can lose the last of them: they must come
 // back by themselves, because nothing of theirs was banked.
-import { compare, documentCount, folderHashes, notesFolder, sleep, tidemark } from "./lib.mjs"
+import { tally, documentCount, folderHashes, notesFolder, sleep, tidemark } from "./lib.mjs"
 
 export const name = "restart"
 
@@ -14,7 +14,8 @@ export const run = async ({ url, restart, short }) => {
   let restarts = 0
   let runs = 0
   const failures = []
-  const result = { lost: 0, duplicates: 0, equal: true }
+  const checks = tally()
+  const result = checks.totals
   for (let round = 0; round < rounds; round++) {
     for (const mode of ["fast", "immediate"]) {
       const source = `chaos-restart-${mode}-${Date.now()}`
@@ -38,10 +39,7 @@ export const run = async ({ url, restart, short }) => {
       }
       const summary = JSON.parse(exit.stdout)
       if (summary.recovered < 1) failures.push(`${mode}: no recovery reported`)
-      const check = await compare(url, source, expected)
-      result.lost += check.lost + check.extra
-      result.duplicates += check.duplicates
-      result.equal &&= check.equal
+      await checks.add(url, source, expected)
     }
   }
   return {

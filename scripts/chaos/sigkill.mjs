@@ -3,7 +3,7 @@
 // duplicate rows, and what the killed run wrote but had not yet banked — the
 // only work a rerun could redo — is at most one flush window (1000 items) plus
 // the batches in flight. Every source ends equal to the folder.
-import { compare, corpus, folderHashes, openOp, runTidemark, sleep, between, tidemark } from "./lib.mjs"
+import { tally, corpus, folderHashes, openOp, syncUntilDone, sleep, between, tidemark } from "./lib.mjs"
 
 export const name = "sigkill"
 /** Checkpoint flush window plus the write batches in flight (2 × 500) and read ahead (4 × 500). */
@@ -18,7 +18,8 @@ export const run = async ({ url, short }) => {
   let killed = 0
   let runs = 0
   let maxUnbanked = 0
-  const result = { lost: 0, duplicates: 0, equal: true }
+  const checks = tally()
+  const result = checks.totals
   let sources = 0
   while (killed < kills) {
     const source = `chaos-sigkill-${Date.now()}-${sources++}`
@@ -37,16 +38,11 @@ export const run = async ({ url, short }) => {
       const op = await openOp(url, source)
       if (op !== undefined) maxUnbanked = Math.max(maxUnbanked, op.written - op.banked - unbankedBefore)
       if (killed >= kills) {
-        const last = await runTidemark(["sync", dir, "--source", source, "--json"], env)
-        runs++
-        if (last.code !== 0) throw new Error(`final sync of ${source} exited ${last.code}: ${last.stderr.slice(-300)}`)
+        runs += await syncUntilDone(["sync", dir, "--source", source, "--json"], env, 1)
         break
       }
     }
-    const check = await compare(url, source, expected)
-    result.lost += check.lost + check.extra
-    result.duplicates += check.duplicates
-    result.equal &&= check.equal
+    await checks.add(url, source, expected)
   }
   return {
     runs,

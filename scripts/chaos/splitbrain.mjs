@@ -2,7 +2,7 @@
 // takes over, then SIGCONT. The two run as different database roles, and a
 // statement-level trigger on tidemark.documents records which role wrote when:
 // no row may be written by the stale holder after the takeover.
-import { asUser, compare, documentCount, folderHashes, liveLease, notesFolder, query, sleep, tidemark } from "./lib.mjs"
+import { asUser, tally, documentCount, folderHashes, liveLease, notesFolder, query, sleep, tidemark } from "./lib.mjs"
 
 export const name = "split-brain"
 const ttl = "2s"
@@ -47,7 +47,8 @@ export const run = async ({ url, short }) => {
   const fresh = { DATABASE_URL: asUser(url, "chaos_new") }
   let staleWrites = 0
   let takeovers = 0
-  const result = { lost: 0, duplicates: 0, equal: true }
+  const checks = tally()
+  const result = checks.totals
   try {
     for (let round = 0; round < rounds; round++) {
       const source = `chaos-split-${Date.now()}-${round}`
@@ -81,10 +82,7 @@ export const run = async ({ url, short }) => {
         [source, takeover]
       )
       staleWrites += n
-      const check = await compare(url, source, expected)
-      result.lost += check.lost + check.extra
-      result.duplicates += check.duplicates
-      result.equal &&= check.equal
+      await checks.add(url, source, expected)
     }
   } finally {
     await tearDown(url)
