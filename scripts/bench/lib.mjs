@@ -14,7 +14,20 @@ export const cli = path.join(root, "bin", "tidemark.js")
 export const machine = () =>
   `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`
 
-/** A database URL for the run, and a function that stops what was started. */
+/**
+ * Points the temporary folder of this process and of the processes it starts
+ * (TMPDIR) at a fresh folder under the current one; returns it and a function
+ * that removes it. Readable by all: an embedded server inside runs as
+ * `postgres` when the script runs as root.
+ */
+export const scratchTmpdir = (label) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tidemark-${label}-`))
+  fs.chmodSync(dir, 0o755)
+  process.env.TMPDIR = dir
+  return { dir, remove: () => fs.rmSync(dir, { recursive: true, force: true }) }
+}
+
+/** A database URL for the run, and a function that stops what was started (and removes its home). */
 export const database = async () => {
   if (process.env.DATABASE_URL) return { url: process.env.DATABASE_URL, home: undefined, stop: async () => {} }
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-bench-"))
@@ -23,7 +36,10 @@ export const database = async () => {
   return {
     url: Redacted.value(server.url),
     home,
-    stop: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    stop: async () => {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      fs.rmSync(home, { recursive: true, force: true })
+    }
   }
 }
 

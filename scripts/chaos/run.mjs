@@ -5,7 +5,7 @@
 //
 //   node scripts/chaos/run.mjs [--short] [scenario ...]     (npm run chaos)
 // --short runs fewer iterations (what CI runs). Exit 1 if any scenario fails.
-import { machine } from "../bench/lib.mjs"
+import { machine, scratchTmpdir } from "../bench/lib.mjs"
 import { runTidemark, server } from "./lib.mjs"
 
 const all = ["sigkill", "sigterm", "pool", "restart", "split-brain", "proxy", "pgbouncer", "bad-input", "git-sigkill"]
@@ -26,6 +26,9 @@ const chosen = args.filter((a) => !a.startsWith("--"))
 for (const name of chosen) if (!all.includes(name)) throw new Error(`no scenario ${name}; there are: ${all.join(", ")}`)
 
 console.log(`${machine()}${short ? ", short run" : ""}`)
+// Every folder a scenario makes lives under one scratch folder: removed after a
+// passing run, kept (and named) after a failing one, for a look at what happened.
+const scratch = scratchTmpdir("chaos-run")
 const db = await server()
 // The schema first: scenarios look at tidemark's tables before their first sync.
 const migrated = await runTidemark(["migrate"], { DATABASE_URL: db.url })
@@ -67,4 +70,6 @@ for (const r of rows) {
     `| ${r.name} | ${r.runs} | ${r.faults} | ${r.lost} | ${r.duplicates} | ${r.equal ? "yes" : "no"} | ${r.ok ? "pass" : "FAIL"} | ${r.detail} (${r.seconds.toFixed(0)} s) |`
   )
 }
+if (rows.every((r) => r.ok)) scratch.remove()
+else console.log(`\nscratch folders kept in ${scratch.dir}`)
 process.exitCode = rows.every((r) => r.ok) ? 0 : 1

@@ -18,11 +18,25 @@ declare module "vitest" {
   }
 }
 
+/**
+ * Every scratch folder of the run (folders to sync, repositories, server homes)
+ * is made under one folder, removed at the end: the test workers and the CLI
+ * processes they start inherit it as their TMPDIR. Readable by all, since the
+ * embedded servers run as `postgres` when the tests run as root.
+ */
+const scratchForTheRun = () => {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-test-run-"))
+  fs.chmodSync(scratch, 0o755)
+  process.env["TMPDIR"] = scratch
+  return () => fs.rmSync(scratch, { recursive: true, force: true })
+}
+
 export default async function setup(project: TestProject) {
+  const removeScratch = scratchForTheRun()
   const external = process.env["DATABASE_URL"]
   if (external !== undefined && external !== "") {
     project.provide("adminUrl", external)
-    return
+    return removeScratch
   }
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-test-"))
   const scope = Effect.runSync(Scope.make())
@@ -30,6 +44,6 @@ export default async function setup(project: TestProject) {
   project.provide("adminUrl", socketUrl(server.paths, "postgres"))
   return async () => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
-    fs.rmSync(home, { recursive: true, force: true })
+    removeScratch()
   }
 }
