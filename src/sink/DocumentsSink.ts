@@ -1,22 +1,68 @@
 /**
  * The default sink: `tidemark.documents`, one row per item with its content,
  * frontmatter and title. A batch is one MainDb transaction: the lease's fence
- * first, then one `INSERT … SELECT FROM unnest(...)` for all the documents,
- * one DELETE for all deletions, and the batch's item errors. The search vector
- * is left NULL (derived later, off the write path).
+ * first, then a binary COPY of the documents the plan found not stored, one
+ * `INSERT … SELECT FROM unnest(...) ON CONFLICT` for the others, one DELETE
+ * for all deletions, and the batch's item errors. The search vector is left
+ * NULL (derived later, off the write path).
  */
+import { SqlError } from "@effect/sql/SqlError"
 import { Effect, Either, Layer } from "effect"
+import { BinaryRows, copyIn } from "../db/Copy.js"
 import { MainDb, transaction } from "../db/Database.js"
-import { parseDocument } from "./Document.js"
+import type { ReadItem } from "../source/Source.js"
+import { type Parsed, parseDocument } from "./Document.js"
 import { type ItemErrorRow, Sink } from "./Sink.js"
 
 /** Rows changed by one sync past which the table's statistics are refreshed. */
 const analyzeAfter = 1000
 
+const uniqueViolation = "23505"
+const sqlState = (error: SqlError) => (error.cause as { readonly code?: unknown } | undefined)?.code
+
+interface DocumentRow extends ReadItem, Parsed {}
+
+const copyDocuments = `COPY tidemark.documents
+  (source_id, key, version, source_version, size, mtime, content, frontmatter, title) FROM STDIN (FORMAT binary)`
+
+const encodeDocuments = (sourceId: string, documents: ReadonlyArray<DocumentRow>) => {
+  const rows = new BinaryRows()
+  for (const d of documents) {
+    rows.row(9)
+    rows.text(sourceId)
+    rows.text(d.key)
+    rows.text(d.contentHash)
+    rows.text(d.version)
+    rows.int8(d.size)
+    rows.timestamptz(d.mtime)
+    rows.text(d.content)
+    rows.jsonb(d.frontmatter === null ? null : JSON.stringify(d.frontmatter))
+    rows.text(d.title)
+  }
+  return rows
+}
+
 export const layer = Layer.effect(
   Sink,
-  Effect.map(MainDb, ({ sql }) =>
-    Sink.of({
+  Effect.map(MainDb, ({ sql }) => {
+    const upsert = (sourceId: string, documents: ReadonlyArray<DocumentRow>) => sql`
+      INSERT INTO tidemark.documents AS d
+        (source_id, key, version, source_version, size, mtime, content, frontmatter, title, imported_at)
+      SELECT ${sourceId}, k, v, sv, s, m, c, f::jsonb, t, now()
+        FROM unnest(
+          ${documents.map((d) => d.key)}::text[], ${documents.map((d) => d.contentHash)}::text[],
+          ${documents.map((d) => d.version)}::text[], ${documents.map((d) => d.size)}::bigint[],
+          ${documents.map((d) => d.mtime?.toISOString() ?? null)}::timestamptz[],
+          ${documents.map((d) => d.content)}::text[],
+          ${documents.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter)))}::text[],
+          ${documents.map((d) => d.title)}::text[]
+        ) AS u(k, v, sv, s, m, c, f, t)
+      ON CONFLICT (source_id, key) DO UPDATE SET
+        version = excluded.version, source_version = excluded.source_version, size = excluded.size,
+        mtime = excluded.mtime, content = excluded.content, frontmatter = excluded.frontmatter,
+        title = excluded.title, tsv = NULL, imported_at = excluded.imported_at`
+
+    return Sink.of({
       // The lookups go through the primary keys whatever the planner's statistics say
       // (right after a bulk import they are stale, and a join would scan the source).
       differing: (sourceId, items) => {
@@ -55,50 +101,46 @@ export const layer = Layer.effect(
         })
         const errors = [...batch.errors, ...rejected]
         const cleared = batch.resolved ?? []
-        return transaction(sql)(
-          Effect.gen(function* () {
-            yield* fence
-            // The commit does not wait for its WAL flush. A server crash can then lose
-            // only a suffix of these commits, and never one whose items were banked:
-            // banking happens after this commit, and the checkpoint's own (synchronous)
-            // commit flushes the WAL up to and including it. Lost batches are simply
-            // redone by the next sync.
-            yield* sql`SET LOCAL synchronous_commit = off`
-            if (documents.length > 0) {
-              yield* sql`
-                INSERT INTO tidemark.documents AS d
-                  (source_id, key, version, source_version, size, mtime, content, frontmatter, title, imported_at)
-                SELECT ${sourceId}, k, v, sv, s, m, c, f::jsonb, t, now()
-                  FROM unnest(
-                    ${documents.map((d) => d.key)}::text[], ${documents.map((d) => d.contentHash)}::text[],
-                    ${documents.map((d) => d.version)}::text[], ${documents.map((d) => d.size)}::bigint[],
-                    ${documents.map((d) => d.mtime?.toISOString() ?? null)}::timestamptz[],
-                    ${documents.map((d) => d.content)}::text[],
-                    ${documents.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter)))}::text[],
-                    ${documents.map((d) => d.title)}::text[]
-                  ) AS u(k, v, sv, s, m, c, f, t)
-                ON CONFLICT (source_id, key) DO UPDATE SET
-                  version = excluded.version, source_version = excluded.source_version, size = excluded.size,
-                  mtime = excluded.mtime, content = excluded.content, frontmatter = excluded.frontmatter,
-                  title = excluded.title, tsv = NULL, imported_at = excluded.imported_at`
-            }
-            if (batch.deletes.length > 0) {
-              yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${batch.deletes}::text[])`
-            }
-            if (cleared.length > 0) {
-              yield* sql`DELETE FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${cleared}::text[])`
-            }
-            if (errors.length > 0) {
-              yield* sql`
-                INSERT INTO tidemark.item_errors AS e (source_id, key, version, error)
-                SELECT ${sourceId}, k, v, r
-                  FROM unnest(${errors.map((e) => e.key)}::text[], ${errors.map((e) => e.version)}::text[],
-                              ${errors.map((e) => e.error)}::text[]) AS u(k, v, r)
-                ON CONFLICT (source_id, key) DO UPDATE SET
-                  version = excluded.version, error = excluded.error, attempts = e.attempts + 1, last_at = now()`
-            }
-            return rejected
-          })
+        const unstored = batch.unstored ?? new Set<string>()
+        const attempt = (copyUnstored: boolean) =>
+          transaction(sql)(
+            Effect.gen(function* () {
+              yield* fence
+              // The commit does not wait for its WAL flush. A server crash can then lose
+              // only a suffix of these commits, and never one whose items were banked:
+              // banking happens after this commit, and the checkpoint's own (synchronous)
+              // commit flushes the WAL up to and including it. Lost batches are simply
+              // redone by the next sync.
+              yield* sql`SET LOCAL synchronous_commit = off`
+              const copied = copyUnstored ? documents.filter((d) => unstored.has(d.key)) : []
+              const upserted = copied.length === 0 ? documents : documents.filter((d) => !unstored.has(d.key))
+              if (copied.length > 0) yield* copyIn(copyDocuments, encodeDocuments(sourceId, copied))
+              if (upserted.length > 0) yield* upsert(sourceId, upserted)
+              if (batch.deletes.length > 0) {
+                yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${batch.deletes}::text[])`
+              }
+              if (cleared.length > 0) {
+                yield* sql`DELETE FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${cleared}::text[])`
+              }
+              if (errors.length > 0) {
+                yield* sql`
+                  INSERT INTO tidemark.item_errors AS e (source_id, key, version, error)
+                  SELECT ${sourceId}, k, v, r
+                    FROM unnest(${errors.map((e) => e.key)}::text[], ${errors.map((e) => e.version)}::text[],
+                                ${errors.map((e) => e.error)}::text[]) AS u(k, v, r)
+                  ON CONFLICT (source_id, key) DO UPDATE SET
+                    version = excluded.version, error = excluded.error, attempts = e.attempts + 1, last_at = now()`
+              }
+              return rejected
+            })
+          )
+        // A key the plan found not stored exists after all (nothing else writes under the
+        // lease, so this should not happen): the batch is redone as upserts.
+        return attempt(unstored.size > 0).pipe(
+          Effect.catchIf(
+            (error) => unstored.size > 0 && error instanceof SqlError && sqlState(error) === uniqueViolation,
+            () => attempt(false)
+          )
         )
       },
       // After a large change the statistics are stale (a first import leaves them at
@@ -106,5 +148,5 @@ export const layer = Layer.effect(
       afterSync: (changedRows) =>
         changedRows < analyzeAfter ? Effect.void : Effect.asVoid(sql`ANALYZE tidemark.documents`)
     })
-  )
+  })
 )

@@ -36,6 +36,12 @@ export interface Batch {
    * cleared before this batch's own errors are recorded.
    */
   readonly resolved?: ReadonlyArray<string>
+  /**
+   * Keys of `items` that the plan found not stored. A sink may insert them
+   * without handling conflicts (the documents sink copies them in), but must
+   * still store a batch correctly if one of them turns out to exist.
+   */
+  readonly unstored?: ReadonlySet<string>
 }
 
 export interface SinkShape {

@@ -122,10 +122,15 @@ const isMassChange = (
   return plan.deletes.length > limit || importsTooMany || listsNothing
 }
 
+/** A planned item to read and write, and whether anything is stored for its key. */
+interface ChangedItem extends PlannedItem {
+  readonly stored: boolean
+}
+
 interface Plan {
   /** Whether the source listed everything (not only what changed). */
   readonly complete: boolean
-  readonly changed: ReadonlyArray<PlannedItem>
+  readonly changed: ReadonlyArray<ChangedItem>
   /**
    * Of `changed`, the items that are new or whose version moved. The rest are
    * re-checks (a version stored as unreliable) and retries of failed items:
@@ -166,7 +171,7 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
   Effect.gen(function* () {
     const sink = yield* Sink
     const store = yield* CheckpointStore
-    const changed: Array<PlannedItem> = []
+    const changed: Array<ChangedItem> = []
     const failedKeys = new Set<string>()
     let moved = 0
     const problems: Array<ItemProblem> = []
@@ -198,7 +203,7 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
       ),
       Stream.runForEach((differing) => {
         for (const row of differing) {
-          changed.push({ key: row.key, version: row.version })
+          changed.push({ key: row.key, version: row.version, stored: row.stored !== null })
           if (row.failed) failedKeys.add(row.key)
           else if (row.stored !== `${row.version}:racy`) moved++
         }
@@ -240,17 +245,20 @@ interface Applying {
 
 /** Splits a batch of read results into items to write and items that could not be read, with what to bank for each. */
 const sortBatch = (
-  results: ReadonlyArray<{ readonly item: PlannedItem; readonly read: Either.Either<ReadItem, ItemProblem> }>
+  results: ReadonlyArray<{ readonly item: ChangedItem; readonly read: Either.Either<ReadItem, ItemProblem> }>
 ) => {
   const items: Array<ReadItem> = []
+  const unstored = new Set<string>()
   const errors: Array<ItemErrorRow> = []
   const banked: Array<{ key: string; version: string }> = []
   for (const { item, read } of results) {
-    if (Either.isRight(read)) items.push(read.right)
-    else errors.push({ key: item.key, version: item.version, error: read.left.reason })
+    if (Either.isRight(read)) {
+      items.push(read.right)
+      if (!item.stored) unstored.add(item.key)
+    } else errors.push({ key: item.key, version: item.version, error: read.left.reason })
     banked.push({ key: item.key, version: Either.isRight(read) ? read.right.version : item.version })
   }
-  return { items, errors, banked }
+  return { items, unstored, errors, banked }
 }
 
 /** Records the plan's problems, imports what changed, deletes what is gone: every batch fenced, then banked. */
@@ -297,9 +305,9 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
       Stream.mapEffect(
         (results) =>
           Effect.gen(function* () {
-            const { items, errors, banked } = sortBatch(results)
+            const { items, unstored, errors, banked } = sortBatch(results)
             const resolved = items.filter((item) => plan.failedKeys.has(item.key)).map((item) => item.key)
-            const rejected = yield* writeAndBank({ items, deletes: [], errors, resolved }, banked)
+            const rejected = yield* writeAndBank({ items, unstored, deletes: [], errors, resolved }, banked)
             yield* Ref.update(progress, (p) => ({
               ...p,
               read: p.read + items.length,

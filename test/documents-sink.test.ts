@@ -1,0 +1,112 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { BinaryRows, copyIn } from "../src/db/Copy.js"
+import { MainDb } from "../src/db/Database.js"
+import * as Migrations from "../src/db/Migrations.js"
+import * as DocumentsSink from "../src/sink/DocumentsSink.js"
+import { Sink } from "../src/sink/Sink.js"
+import type { ReadItem } from "../src/source/Source.js"
+import * as TestDatabase from "./support/TestDatabase.js"
+
+const layer = DocumentsSink.layer.pipe(Layer.provideMerge(TestDatabase.layer("documents_sink")))
+
+const item = (key: string, content: string, mtime: Date | null): ReadItem => ({
+  key,
+  content,
+  size: Buffer.byteLength(content),
+  mtime,
+  contentHash: `hash-of-${key}`,
+  version: `version-of-${key}`
+})
+
+// Every kind of value the encoder handles: escapes a text COPY would need, multi-byte
+// characters, frontmatter of every type, a NULL mtime (git), dates on both sides of 2000.
+const items: ReadonlyArray<ReadItem> = [
+  item(
+    "notes/tab\tand\\backslash.md",
+    '---\ntitle: Ünïcödé "quoted" \\ title\ncount: 3\nratio: 0.5\nok: true\nnothing: null\nlist: [1, two, {three: 3}]\nwhen: 2024-01-02\n---\n# Heading\n\ttab\r\nline\\n\n',
+    new Date(Date.UTC(2024, 4, 5, 6, 7, 8, 912))
+  ),
+  item("日本語/ノート.md", "# 見出し\n\n本文 🌊 with emoji\n", new Date(Date.UTC(1999, 11, 31, 23, 59, 59, 1))),
+  item("plain.txt", "no frontmatter, no heading\n", null),
+  item("empty.md", "", new Date(Date.UTC(1969, 6, 20, 20, 17, 40)))
+]
+
+const rowsOf = (sourceId: string) =>
+  Effect.flatMap(
+    MainDb,
+    ({ sql }) => sql<Record<string, unknown>>`
+      SELECT key, version, source_version, size, mtime, content, frontmatter, title, tsv
+        FROM tidemark.documents WHERE source_id = ${sourceId} ORDER BY key`
+  )
+
+const addSource = (id: string) =>
+  Effect.flatMap(
+    MainDb,
+    ({ sql }) => sql`INSERT INTO tidemark.sources (id, kind, root) VALUES (${id}, 'dir', '/nowhere')`
+  )
+
+describe("documents sink", () => {
+  it.layer(layer)((it) => {
+    it.effect("stores the same rows whether it copies new documents in or upserts them", () =>
+      Effect.gen(function* () {
+        yield* Migrations.migrate()
+        const sink = yield* Sink
+        yield* addSource("copied")
+        yield* addSource("upserted")
+        const keys = new Set(items.map((i) => i.key))
+        yield* sink.write("copied", { items, unstored: keys, deletes: [], errors: [] }, Effect.void)
+        yield* sink.write("upserted", { items, deletes: [], errors: [] }, Effect.void)
+        const copied = yield* rowsOf("copied")
+        expect(copied).toHaveLength(items.length)
+        expect(copied).toEqual(yield* rowsOf("upserted"))
+        const first = copied.find((r) => r.key === items[0]!.key)!
+        expect(first.content).toBe(items[0]!.content)
+        expect(first.mtime).toEqual(items[0]!.mtime)
+        expect(first.frontmatter).toEqual({
+          title: 'Ünïcödé "quoted" \\ title',
+          count: 3,
+          ratio: 0.5,
+          ok: true,
+          nothing: null,
+          list: [1, "two", { three: 3 }],
+          when: "2024-01-02"
+        })
+        expect(first.title).toBe('Ünïcödé "quoted" \\ title')
+        expect(copied.find((r) => r.key === "plain.txt")).toMatchObject({ mtime: null, frontmatter: null })
+        expect(copied.find((r) => r.key === "日本語/ノート.md")?.mtime).toEqual(items[1]!.mtime)
+      })
+    )
+
+    it.effect("redoes a batch as upserts when a key it was told is not stored exists", () =>
+      Effect.gen(function* () {
+        const sink = yield* Sink
+        yield* addSource("conflict")
+        const [stale, fresh] = [item("a.md", "# old\n", null), item("b.md", "# B\n", null)]
+        yield* sink.write("conflict", { items: [stale], deletes: [], errors: [] }, Effect.void)
+        const changed = { ...stale, content: "# new\n", contentHash: "new-hash" }
+        const rejected = yield* sink.write(
+          "conflict",
+          { items: [changed, fresh], unstored: new Set(["a.md", "b.md"]), deletes: [], errors: [] },
+          Effect.void
+        )
+        expect(rejected).toEqual([])
+        const rows = yield* rowsOf("conflict")
+        expect(rows.map((r) => [r.key, r.content, r.version])).toEqual([
+          ["a.md", "# new\n", "new-hash"],
+          ["b.md", "# B\n", "hash-of-b.md"]
+        ])
+      })
+    )
+
+    it.effect("refuses to COPY outside a transaction, where the lease's fence could not guard it", () =>
+      Effect.gen(function* () {
+        const exit = yield* Effect.exit(
+          copyIn("COPY tidemark.sources (id) FROM STDIN (FORMAT binary)", new BinaryRows())
+        )
+        expect(exit._tag).toBe("Failure")
+        expect(String(exit)).toContain("COPY must run inside a transaction")
+      })
+    )
+  })
+})
