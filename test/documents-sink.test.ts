@@ -29,7 +29,12 @@ const items: ReadonlyArray<ReadItem> = [
   ),
   item("日本語/ノート.md", "# 見出し\n\n本文 🌊 with emoji\n", new Date(Date.UTC(1999, 11, 31, 23, 59, 59, 1))),
   item("plain.txt", "no frontmatter, no heading\n", null),
-  item("empty.md", "", new Date(Date.UTC(1969, 6, 20, 20, 17, 40)))
+  item("empty.md", "", new Date(Date.UTC(1969, 6, 20, 20, 17, 40))),
+  // Two bytes per character: the encoder's size estimate falls short by megabytes, and
+  // the rows run on into further buffers (sent as further CopyData messages).
+  ...Array.from({ length: 400 }, (_, i) =>
+    item(`long/ü-${i}.md`, `# Über ${i}\n\n${"ü".repeat(3000)}\n`, new Date(Date.UTC(2025, 0, 1, 0, 0, i)))
+  )
 ]
 
 const rowsOf = (sourceId: string) =>
@@ -102,7 +107,7 @@ describe("documents sink", () => {
     it.effect("refuses to COPY outside a transaction, where the lease's fence could not guard it", () =>
       Effect.gen(function* () {
         const exit = yield* Effect.exit(
-          copyIn("COPY tidemark.sources (id) FROM STDIN (FORMAT binary)", new BinaryRows())
+          copyIn("COPY tidemark.sources (id) FROM STDIN (FORMAT binary)", new BinaryRows(0))
         )
         expect(exit._tag).toBe("Failure")
         expect(String(exit)).toContain("COPY must run inside a transaction")

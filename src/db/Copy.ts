@@ -15,16 +15,17 @@ import type { Connection as PgConnection, PoolClient } from "pg"
 
 /** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
 const postgresEpochMicros = 946_684_800_000_000n
-/** One CopyData message at most (the server's own limit is 1 GiB). */
-const chunkBytes = 8 * 1024 * 1024
-
+/** Buffers added when the first one is full: one CopyData message each. */
+const spillBytes = 1024 * 1024
 /** Rows in PostgreSQL's binary COPY format, for the column types tidemark writes. */
 export class BinaryRows {
   private readonly chunks: Array<Buffer> = []
-  private buffer = Buffer.allocUnsafe(chunkBytes)
+  private buffer: Buffer
   private at = 0
 
-  constructor() {
+  /** `expectedBytes`: about what the rows will take; one buffer of that size is allocated up front. */
+  constructor(expectedBytes: number) {
+    this.buffer = Buffer.allocUnsafe(Math.max(expectedBytes + 21, 64))
     this.buffer.write("PGCOPY\n\xff\r\n\0", 0, "latin1")
     this.buffer.fill(0, 11, 19) // flags, header extension length
     this.at = 19
@@ -33,8 +34,14 @@ export class BinaryRows {
   private room(bytes: number) {
     if (this.at + bytes <= this.buffer.length) return
     this.chunks.push(this.buffer.subarray(0, this.at))
-    this.buffer = Buffer.allocUnsafe(Math.max(chunkBytes, bytes))
+    this.buffer = Buffer.allocUnsafe(Math.max(spillBytes, bytes))
     this.at = 0
+  }
+
+  /** Room for a string's UTF-8 bytes after a `prefix`: its exact length is only measured near the end of the buffer. */
+  private roomForString(prefix: number, value: string) {
+    const worst = prefix + value.length * 3
+    this.room(this.at + worst <= this.buffer.length ? worst : prefix + Buffer.byteLength(value))
   }
 
   private null_() {
@@ -50,7 +57,7 @@ export class BinaryRows {
 
   text(value: string | null) {
     if (value === null) return this.null_()
-    this.room(4 + value.length * 3)
+    this.roomForString(4, value)
     const length = this.buffer.write(value, this.at + 4, "utf8")
     this.buffer.writeInt32BE(length, this.at)
     this.at += 4 + length
@@ -73,7 +80,7 @@ export class BinaryRows {
   /** A JSON text as `jsonb` (its binary form is a version byte, then the text). */
   jsonb(json: string | null) {
     if (json === null) return this.null_()
-    this.room(5 + json.length * 3)
+    this.roomForString(5, json)
     const length = this.buffer.write(json, this.at + 5, "utf8")
     this.buffer.writeInt32BE(length + 1, this.at)
     this.buffer[this.at + 4] = 1

@@ -25,9 +25,19 @@ interface DocumentRow extends ReadItem, Parsed {}
 const copyDocuments = `COPY tidemark.documents
   (source_id, key, version, source_version, size, mtime, content, frontmatter, title) FROM STDIN (FORMAT binary)`
 
+/** Bytes per row besides its strings: the field count, nine lengths, two 8-byte values, jsonb's version. */
+const rowOverhead = 2 + 9 * 4 + 16 + 1
+
 const encodeDocuments = (sourceId: string, documents: ReadonlyArray<DocumentRow>) => {
-  const rows = new BinaryRows()
-  for (const d of documents) {
+  const frontmatter = documents.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter)))
+  let expected = 2
+  documents.forEach((d, i) => {
+    // Exact for ASCII text; the rows grow into further buffers otherwise.
+    expected += rowOverhead + sourceId.length + d.key.length + d.contentHash.length + d.version.length
+    expected += d.content.length + (frontmatter[i]?.length ?? 0) + d.title.length
+  })
+  const rows = new BinaryRows(expected)
+  documents.forEach((d, i) => {
     rows.row(9)
     rows.text(sourceId)
     rows.text(d.key)
@@ -36,9 +46,9 @@ const encodeDocuments = (sourceId: string, documents: ReadonlyArray<DocumentRow>
     rows.int8(d.size)
     rows.timestamptz(d.mtime)
     rows.text(d.content)
-    rows.jsonb(d.frontmatter === null ? null : JSON.stringify(d.frontmatter))
+    rows.jsonb(frontmatter[i] ?? null)
     rows.text(d.title)
-  }
+  })
   return rows
 }
 
