@@ -55,12 +55,12 @@ describe("SyncProgram in process", () => {
     Effect.gen(function* () {
       const url = yield* TestDatabase.freshDatabase("sync_changing")
       const root = Folder.makeFolder(Folder.notes(50))
-      const plain = DirSource.make(root)
+      const plain = yield* DirSource.make(root)
       const changing: Source = {
         ...plain,
-        read: (item) =>
+        read: (items) =>
           Effect.zipRight(
-            item.key === "d7/note-7.md"
+            items.some((item) => item.key === "d7/note-7.md")
               ? Effect.sync(() => {
                   const file = path.join(root, "d7", "note-7.md")
                   fs.writeFileSync(file, "# Rewritten during the sync\n")
@@ -68,7 +68,7 @@ describe("SyncProgram in process", () => {
                   fs.utimesSync(file, later, later)
                 })
               : Effect.void,
-            plain.read(item)
+            plain.read(items)
           )
       }
       const layers = syncLayers(url)
@@ -89,18 +89,18 @@ describe("SyncProgram in process", () => {
       const url = yield* TestDatabase.freshDatabase("sync_symlink_swap")
       const outside = Folder.makeFolder({ "secret.txt": "outside the root\n" })
       const root = Folder.makeFolder(Folder.notes(10))
-      const plain = DirSource.make(root)
+      const plain = yield* DirSource.make(root)
       const swapping: Source = {
         ...plain,
-        read: (item) =>
+        read: (items) =>
           Effect.zipRight(
-            item.key === "d3/note-3.md"
+            items.some((item) => item.key === "d3/note-3.md")
               ? Effect.sync(() => {
                   fs.rmSync(path.join(root, "d3", "note-3.md"))
                   fs.symlinkSync(path.join(outside, "secret.txt"), path.join(root, "d3", "note-3.md"))
                 })
               : Effect.void,
-            plain.read(item)
+            plain.read(items)
           )
       }
       const layers = syncLayers(url)
@@ -140,12 +140,14 @@ describe("SyncProgram in process", () => {
       directUrl.username = role
       let reads = 0
       let readsAtCut = 0
-      const plain = DirSource.make(root)
+      const plain = yield* DirSource.make(root)
       const cutting: Source = {
         ...plain,
-        read: (item) =>
-          Effect.zipRight(
-            ++reads === 500
+        read: (items) => {
+          const crossing = reads < 500 && reads + items.length >= 500
+          reads += items.length
+          return Effect.zipRight(
+            crossing
               ? Effect.zipRight(
                   admin(`ALTER ROLE ${role} NOLOGIN`),
                   Effect.zipRight(
@@ -154,8 +156,9 @@ describe("SyncProgram in process", () => {
                   )
                 )
               : Effect.void,
-            plain.read(item)
+            plain.read(items)
           )
+        }
       }
       const fastFailing: Checkpoint.FlushPolicy = {
         ...Checkpoint.defaultFlushPolicy,

@@ -232,7 +232,8 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
   })
 
   it("draws a progress bar with rate and ETA on a terminal", async () => {
-    const root = Folder.makeFolder(Folder.notes(3000))
+    // Enough files that the import lasts several redraws (five a second).
+    const root = Folder.makeFolder(Folder.notes(20000))
     // `script` gives the CLI a real pseudo-terminal.
     const command = `${process.execPath} ${Cli.cliBin} sync '${root}' --concurrency 1`
     const terminal = await new Promise<Cli.Finished>((resolve) => {
@@ -242,7 +243,7 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
       child.on("close", (code, signal) => resolve({ code, signal, stdout: out, stderr: "" }))
     })
     expect(terminal.code).toBe(0)
-    expect(terminal.stdout).toMatch(/\r\x1b\[2Kimporting: \[#*\.*\] \d+\/3000 \(\d+%\), \d+ items\/s, ETA \d+s/)
+    expect(terminal.stdout).toMatch(/\r\x1b\[2Kimporting: \[#*\.*\] \d+\/20000 \(\d+%\), \d+ items\/s, ETA \d+s/)
     expect(terminal.stdout).toContain("synced")
   })
 

@@ -7,15 +7,16 @@
  * modified within the same mtime tick could change again without its mtime
  * changing, so such a version is stored marked and the file is read again
  * next time. Folders that cannot be listed are reported, and nothing under
- * them may be deleted.
+ * them may be deleted. Files are read on a thread of their own (FileReader),
+ * started at the first read and stopped with the source's scope.
  */
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Clock, Effect, Stream } from "effect"
-import { ItemProblem, type PlannedItem, type ReadItem, type Source } from "./Source.js"
+import { Clock, Effect, Scope, Stream } from "effect"
+import * as FileReader from "./FileReader.js"
+import { ItemProblem, type PlannedItem, type ReadItem, type Source, SourceUnavailable } from "./Source.js"
 import { defaultExclude, defaultInclude, matcher } from "./globs.js"
-import { decodeText, tooLarge } from "./text.js"
+import { binaryReason, notUtf8Reason, tooLarge } from "./text.js"
 
 export interface DirOptions {
   readonly include: ReadonlyArray<string>
@@ -32,19 +33,20 @@ export const defaultDirOptions: DirOptions = {
 /** Covers filesystems whose mtime ticks are coarse (2 s on FAT). */
 const racyWindowMicros = 2_000_000n
 
-const errorText = (cause: unknown) => {
-  const error = cause as NodeJS.ErrnoException
-  return error.code === "EACCES" || error.code === "EPERM"
+const errorText = (cause: { readonly code?: string | undefined; readonly message?: string }) =>
+  cause.code === "EACCES" || cause.code === "EPERM"
     ? "permission denied"
-    : error.code === "ENOENT"
+    : cause.code === "ENOENT"
       ? "deleted while syncing"
-      : (error.message ?? String(cause))
-}
+      : (cause.message ?? String(cause))
 
 const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
 
-export const make = (root: string, options: DirOptions = defaultDirOptions): Source => {
+export const make = Effect.fn("DirSource.make")(function* (root: string, options: DirOptions = defaultDirOptions) {
   const absoluteRoot = path.resolve(root)
+  const scope = yield* Effect.scope
+  // A sync with nothing to read (no change) never starts the reading thread.
+  const reader = yield* Effect.cached(Scope.extend(FileReader.make, scope))
   const included = matcher(options.include)
   const excluded = matcher(options.exclude)
   const unlisted: Array<string> = []
@@ -58,7 +60,8 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
       entries = fs.readdirSync(dir, { withFileTypes: true })
     } catch (cause) {
       unlisted.push(prefix)
-      yield new ItemProblem({ key: prefix === "" ? "." : prefix, reason: `folder not readable: ${errorText(cause)}` })
+      const reason = `folder not readable: ${errorText(cause as NodeJS.ErrnoException)}`
+      yield new ItemProblem({ key: prefix === "" ? "." : prefix, reason })
       return
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : 1))
@@ -73,62 +76,64 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
           const stat = fs.lstatSync(path.join(dir, entry.name), { bigint: true })
           yield { key, version: versionOf(stat.size, stat.mtimeNs) }
         } catch (cause) {
-          yield new ItemProblem({ key, reason: errorText(cause) })
+          yield new ItemProblem({ key, reason: errorText(cause as NodeJS.ErrnoException) })
         }
       }
     }
   }
 
-  const read = (item: PlannedItem): Effect.Effect<ReadItem, ItemProblem> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.try({
-        try: () => readNow(item, BigInt(now) * 1000n),
-        catch: (cause) =>
-          cause instanceof ItemProblem ? cause : new ItemProblem({ key: item.key, reason: errorText(cause) })
-      })
-    )
-
-  // One descriptor, opened without following a symlink (a file swapped for a link
-  // since the plan is refused, never followed out of the root), stat-ed and read
-  // through: the version then describes exactly the bytes read.
-  const readNow = (item: PlannedItem, readAtMicros: bigint): ReadItem => {
-    const file = path.join(absoluteRoot, ...item.key.split("/"))
+  /** What was read of `item`, or why it cannot be imported; `readAtMicros`: when the batch was asked for. */
+  const readItem = (
+    item: PlannedItem,
+    answer: FileReader.FileAnswer,
+    bytes: Buffer,
+    readAtMicros: bigint
+  ): ReadItem | ItemProblem => {
     const problem = (reason: string) => new ItemProblem({ key: item.key, reason })
-    let fd: number
-    try {
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
-    } catch (cause) {
-      throw (cause as NodeJS.ErrnoException).code === "ELOOP" ? problem("became a symlink (not followed)") : cause
-    }
-    let stat: fs.BigIntStats
-    let bytes: Buffer
-    try {
-      stat = fs.fstatSync(fd, { bigint: true })
-      if (!stat.isFile()) throw problem("no longer a regular file")
-      if (stat.size > BigInt(options.maxBytes)) throw tooLarge(item.key, options.maxBytes, stat.size)
-      bytes = Buffer.allocUnsafe(Number(stat.size))
-      let filled = 0
-      while (filled < bytes.length) {
-        const n = fs.readSync(fd, bytes, filled, bytes.length - filled, filled)
-        if (n === 0) break
-        filled += n
+    if ("problem" in answer) {
+      switch (answer.problem) {
+        case "symlink":
+          return problem("became a symlink (not followed)")
+        case "notFile":
+          return problem("no longer a regular file")
+        case "tooLarge":
+          return tooLarge(item.key, options.maxBytes, answer.size)
+        case "binary":
+          return problem(binaryReason)
+        case "notUtf8":
+          return problem(notUtf8Reason)
+        case "errno":
+          return problem(errorText(answer))
       }
-      bytes = bytes.subarray(0, filled)
-    } finally {
-      fs.closeSync(fd)
     }
-    const content = decodeText(item.key, bytes)
-    if (content instanceof ItemProblem) throw content
-    const version = versionOf(stat.size, stat.mtimeNs)
+    const mtimeMicros = BigInt(answer.mtimeMicros)
+    const version = `${answer.size}:${mtimeMicros}`
     return {
       key: item.key,
-      content,
-      size: bytes.length,
-      mtime: new Date(Number(stat.mtimeMs)),
-      contentHash: createHash("sha256").update(bytes).digest("hex"),
-      version: stat.mtimeNs / 1000n + racyWindowMicros > readAtMicros ? `${version}:racy` : version
+      content: bytes.toString("utf8", answer.at, answer.at + answer.size),
+      size: answer.size,
+      mtime: new Date(Number(mtimeMicros / 1000n)),
+      contentHash: answer.hash,
+      // The batch was asked for before any file was read: an early `readAt` marks more, never fewer.
+      version: mtimeMicros + racyWindowMicros > readAtMicros ? `${version}:racy` : version
     }
   }
+
+  const read = (items: ReadonlyArray<PlannedItem>) =>
+    Effect.gen(function* () {
+      const files = yield* reader
+      const readAtMicros = BigInt(yield* Clock.currentTimeMillis) * 1000n
+      const batch = yield* files.read(
+        absoluteRoot,
+        items.map((item) => item.key),
+        options.maxBytes
+      )
+      return items.map((item, i) => readItem(item, batch.answers[i]!, batch.bytes, readAtMicros))
+    }).pipe(
+      Effect.catchTag("FileReaderFailed", (failure) =>
+        Effect.fail(new SourceUnavailable({ root: absoluteRoot, reason: failure.reason }))
+      )
+    )
 
   return {
     kind: "dir",
@@ -148,4 +153,4 @@ export const make = (root: string, options: DirOptions = defaultDirOptions): Sou
     read,
     watermark: () => ({ kind: "dir" })
   } satisfies Source
-}
+})

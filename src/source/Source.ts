@@ -9,8 +9,10 @@
  * - a `Delta` listing names only the items that changed since the last synced
  *   watermark, and the keys that are gone.
  *
- * `read` fetches one planned item's content. Folder (`dir`), git and JSONL
- * sources implement it.
+ * `read` fetches the content of a batch of planned items (a source reads a
+ * batch faster than its items one by one: one message to a reading thread, one
+ * pipelined exchange with git). Folder (`dir`), git and JSONL sources
+ * implement it.
  */
 import { Data, type Effect, type Stream } from "effect"
 
@@ -78,7 +80,10 @@ export interface Source {
   readonly target: (pinned: Target | null) => Effect.Effect<Target, SourceUnavailable>
   /** What to do to bring the stored items from `watermark` (the last finished sync's, if any) to `target`. */
   readonly plan: (target: Target, watermark: unknown) => Effect.Effect<Listing, SourceUnavailable>
-  readonly read: (item: PlannedItem) => Effect.Effect<ReadItem, ItemProblem | SourceUnavailable>
+  /** Each item's content, or why it cannot be imported; in the order of `items`. */
+  readonly read: (
+    items: ReadonlyArray<PlannedItem>
+  ) => Effect.Effect<ReadonlyArray<ReadItem | ItemProblem>, SourceUnavailable>
   /** What a finished op toward `target` records as the source's watermark. */
   readonly watermark: (target: Target) => Record<string, unknown>
 }

@@ -12,7 +12,7 @@
  * sync; since those items have no current document, every later sync tries
  * them again.
  */
-import { Chunk, Data, type Duration, Effect, Either, Ref, Stream } from "effect"
+import { Chunk, Data, type Duration, Effect, Ref, Stream } from "effect"
 import * as Checkpoint from "../checkpoint/Checkpoint.js"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { isTransient, transientRetrySchedule } from "../db/Transient.js"
@@ -244,20 +244,22 @@ interface Applying {
 }
 
 /** Splits a batch of read results into items to write and items that could not be read, with what to bank for each. */
-const sortBatch = (
-  results: ReadonlyArray<{ readonly item: ChangedItem; readonly read: Either.Either<ReadItem, ItemProblem> }>
-) => {
+const sortBatch = (planned: ReadonlyArray<ChangedItem>, results: ReadonlyArray<ReadItem | ItemProblem>) => {
   const items: Array<ReadItem> = []
   const unstored = new Set<string>()
   const errors: Array<ItemErrorRow> = []
   const banked: Array<{ key: string; version: string }> = []
-  for (const { item, read } of results) {
-    if (Either.isRight(read)) {
-      items.push(read.right)
+  planned.forEach((item, i) => {
+    const read = results[i]!
+    if (read instanceof ItemProblem) {
+      errors.push({ key: item.key, version: item.version, error: read.reason })
+      banked.push({ key: item.key, version: item.version })
+    } else {
+      items.push(read)
       if (!item.stored) unstored.add(item.key)
-    } else errors.push({ key: item.key, version: item.version, error: read.left.reason })
-    banked.push({ key: item.key, version: Either.isRight(read) ? read.right.version : item.version })
-  }
+      banked.push({ key: item.key, version: read.version })
+    }
+  })
   return { items, unstored, errors, banked }
 }
 
@@ -293,19 +295,15 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
     yield* Stream.fromIterable(plan.changed).pipe(
       Stream.grouped(writeBatchSize),
       Stream.mapEffect(
-        (items) =>
-          Effect.forEach(items, (item) =>
-            source.read(item).pipe(
-              Effect.map((read) => ({ item, read: Either.right(read) as Either.Either<ReadItem, ItemProblem> })),
-              Effect.catchTag("ItemProblem", (problem) => Effect.succeed({ item, read: Either.left(problem) }))
-            )
-          ),
+        (chunk) => {
+          const planned = Chunk.toReadonlyArray(chunk)
+          return Effect.map(source.read(planned), (results) => sortBatch(planned, results))
+        },
         { concurrency: ctx.concurrency }
       ),
       Stream.mapEffect(
-        (results) =>
+        ({ items, unstored, errors, banked }) =>
           Effect.gen(function* () {
-            const { items, unstored, errors, banked } = sortBatch(results)
             const resolved = items.filter((item) => plan.failedKeys.has(item.key)).map((item) => item.key)
             const rejected = yield* writeAndBank({ items, unstored, deletes: [], errors, resolved }, banked)
             yield* Ref.update(progress, (p) => ({

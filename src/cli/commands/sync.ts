@@ -162,7 +162,7 @@ export const syncCommand = Command.make("sync", options, (flags) =>
             exclude: [...GitSource.defaultGitOptions.exclude, ...flags.exclude],
             maxBytes
           })
-        : DirSource.make(root, {
+        : yield* DirSource.make(root, {
             include: flags.include.length > 0 ? flags.include : DirSource.defaultDirOptions.include,
             exclude: [...DirSource.defaultDirOptions.exclude, ...flags.exclude],
             maxBytes

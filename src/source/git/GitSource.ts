@@ -171,7 +171,7 @@ export const make = (repo: string, options: GitOptions = defaultGitOptions) =>
         return yield* listTree(to.commit!)
       })
 
-    const read = (item: PlannedItem) =>
+    const readOne = (item: PlannedItem) =>
       Effect.flatMap(blobs.read(item.version), (answer) => {
         const problem = (reason: string) => Effect.fail(new ItemProblem({ key: item.key, reason }))
         if (answer._tag === "Missing") return problem("blob not in the repository (a partial or shallow clone?)")
@@ -190,6 +190,12 @@ export const make = (repo: string, options: GitOptions = defaultGitOptions) =>
           contentHash: createHash("sha256").update(bytes).digest("hex"),
           version: item.version
         })
+      })
+
+    // The whole batch is asked of cat-file at once: its answers come back in order.
+    const read = (items: ReadonlyArray<PlannedItem>) =>
+      Effect.forEach(items, (item) => Effect.catchTag(readOne(item), "ItemProblem", Effect.succeed), {
+        concurrency: "unbounded"
       })
 
     return {

@@ -1,0 +1,60 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import * as FileReader from "../src/source/FileReader.js"
+import * as Folder from "./support/folder.js"
+
+describe("file reader (worker thread)", () => {
+  it.scoped("answers a batch in order: bytes and hashes of text files, the reason for each other entry", () =>
+    Effect.gen(function* () {
+      const outside = Folder.makeFolder({ "secret.txt": "outside\n" })
+      const root = Folder.makeFolder({
+        "a.md": "# A\n",
+        "b/ü.md": "Grüße 🌊\n",
+        "empty.md": "",
+        "big.md": "x".repeat(2000),
+        "nul.bin": Buffer.from([0x61, 0x00, 0x62]),
+        "latin1.txt": Buffer.from([0x63, 0x61, 0x66, 0xe9]),
+        "sub/keep.md": "kept\n"
+      })
+      fs.symlinkSync(path.join(outside, "secret.txt"), path.join(root, "link.md"))
+      const reader = yield* FileReader.make
+      const keys = ["a.md", "b/ü.md", "empty.md", "big.md", "nul.bin", "latin1.txt", "link.md", "sub", "gone.md"]
+      const { answers, bytes } = yield* reader.read(root, keys, 1000)
+      const text = (i: number) => {
+        const answer = answers[i]!
+        if ("problem" in answer) throw new Error(`${keys[i]}: ${answer.problem}`)
+        return bytes.toString("utf8", answer.at, answer.at + answer.size)
+      }
+      expect(text(0)).toBe("# A\n")
+      expect(text(1)).toBe("Grüße 🌊\n")
+      expect(text(2)).toBe("")
+      expect(answers[0]).toMatchObject({ hash: Folder.sha256("# A\n"), size: 4 })
+      expect(answers[1]).toMatchObject({ hash: Folder.sha256("Grüße 🌊\n"), size: Buffer.byteLength("Grüße 🌊\n") })
+      const mtime = fs.statSync(path.join(root, "a.md"), { bigint: true }).mtimeNs / 1000n
+      expect(answers[0]).toMatchObject({ mtimeMicros: String(mtime) })
+      expect(answers.slice(3)).toEqual([
+        { problem: "tooLarge", size: 2000 },
+        { problem: "binary" },
+        { problem: "notUtf8" },
+        { problem: "symlink" },
+        { problem: "notFile" },
+        expect.objectContaining({ problem: "errno", code: "ENOENT" })
+      ])
+    })
+  )
+
+  it.effect("fails every read once its thread is stopped", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const reader = yield* Scope.extend(FileReader.make, scope)
+      const root = Folder.makeFolder({ "a.md": "# A\n" })
+      expect((yield* reader.read(root, ["a.md"], 1000)).answers).toHaveLength(1)
+      yield* Scope.close(scope, Exit.void)
+      const failure = yield* Effect.flip(reader.read(root, ["a.md"], 1000))
+      expect(failure).toMatchObject({ _tag: "FileReaderFailed" })
+      expect(failure.reason).toContain("file reading thread stopped")
+    })
+  )
+})
