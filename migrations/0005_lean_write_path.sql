@@ -2,8 +2,8 @@
 -- (measured with scripts/bench/sync.mjs; figures in BENCHMARKS.md).
 --
 -- Their foreign keys cost a row-lock check per inserted row: about 1 s of server
--- CPU per 100,000 documents and 0.7 s per 100,000 banked items, a third of what
--- the server spends on a first import. Neither guards anything the program can
+-- CPU per 100,000 documents and 0.7 s per 100,000 banked items, about a quarter
+-- of what the server spent on a first import. Neither guards anything the program can
 -- get wrong: documents are written only under the source's lease, after the
 -- source row is ensured, and banked items only into the open op of that lease;
 -- nothing ever deletes a source or an op, so the cascades never fired.
