@@ -41,7 +41,9 @@ const tearDown = (url) =>
 export const run = async ({ url, short }) => {
   const rounds = short ? 5 : 50
   await setUp(url)
-  const dir = notesFolder("split-brain", 6000)
+  // Large enough that the holder is still importing when it is frozen (a first import
+  // runs at ~20,000 files/s on two cores).
+  const dir = notesFolder("split-brain", 40000)
   const expected = folderHashes(dir)
   const stale = { DATABASE_URL: asUser(url, "chaos_stale") }
   const fresh = { DATABASE_URL: asUser(url, "chaos_new") }

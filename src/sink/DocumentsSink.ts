@@ -1,7 +1,8 @@
 /**
  * The default sink: `tidemark.documents`, one row per item with its content,
  * frontmatter and title. A batch is one MainDb transaction: the lease's fence
- * first, then a binary COPY of the documents the plan found not stored, one
+ * first (documents the plan found not stored are staged by a binary COPY just
+ * before it), then one INSERT of the staged documents, one
  * `INSERT … SELECT FROM unnest(...) ON CONFLICT` for the others, one DELETE
  * for all deletions, and the batch's item errors. The search vector is left
  * NULL (derived later, off the write path).
@@ -22,8 +23,21 @@ const sqlState = (error: SqlError) => (error.cause as { readonly code?: unknown 
 
 interface DocumentRow extends ReadItem, Parsed {}
 
-const copyDocuments = `COPY tidemark.documents
-  (source_id, key, version, source_version, size, mtime, content, frontmatter, title) FROM STDIN (FORMAT binary)`
+const copiedColumns = "source_id, key, version, source_version, size, mtime, content, frontmatter, title"
+
+/**
+ * New documents are copied into a session-private table first, before the
+ * batch takes its fence. A COPY waits on the client for its data, and no
+ * server timeout ends that wait (only termination does): a holder frozen in
+ * the middle of one must hold nothing a successor needs, neither the lease
+ * row nor the keys it is inserting. From there one server-side INSERT moves
+ * them, under the fence, with the idle bound in force.
+ */
+const createIncoming = `CREATE TEMP TABLE IF NOT EXISTS tidemark_incoming
+  (LIKE tidemark.documents INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
+const copyIncoming = `COPY pg_temp.tidemark_incoming (${copiedColumns}) FROM STDIN (FORMAT binary)`
+const moveIncoming = `INSERT INTO tidemark.documents (${copiedColumns})
+  SELECT ${copiedColumns} FROM pg_temp.tidemark_incoming`
 
 /** Bytes per row besides its strings: the field count, nine lengths, two 8-byte values, jsonb's version. */
 const rowOverhead = 2 + 9 * 4 + 16 + 1
@@ -115,6 +129,12 @@ export const layer = Layer.effect(
         const attempt = (copyUnstored: boolean) =>
           transaction(sql)(
             Effect.gen(function* () {
+              const copied = copyUnstored ? documents.filter((d) => unstored.has(d.key)) : []
+              const upserted = copied.length === 0 ? documents : documents.filter((d) => !unstored.has(d.key))
+              if (copied.length > 0) {
+                yield* sql.unsafe(createIncoming)
+                yield* copyIn(copyIncoming, encodeDocuments(sourceId, copied))
+              }
               yield* fence
               // The commit does not wait for its WAL flush. A server crash can then lose
               // only a suffix of these commits, and never one whose items were banked:
@@ -122,9 +142,7 @@ export const layer = Layer.effect(
               // commit flushes the WAL up to and including it. Lost batches are simply
               // redone by the next sync.
               yield* sql`SET LOCAL synchronous_commit = off`
-              const copied = copyUnstored ? documents.filter((d) => unstored.has(d.key)) : []
-              const upserted = copied.length === 0 ? documents : documents.filter((d) => !unstored.has(d.key))
-              if (copied.length > 0) yield* copyIn(copyDocuments, encodeDocuments(sourceId, copied))
+              if (copied.length > 0) yield* sql.unsafe(moveIncoming)
               if (upserted.length > 0) yield* upsert(sourceId, upserted)
               if (batch.deletes.length > 0) {
                 yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${batch.deletes}::text[])`
