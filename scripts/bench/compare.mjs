@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-// The folder sync of this checkout against an earlier revision, in one run on
-// one database (the fair comparison on a shared, noisy machine): a first import
-// each, then no-change syncs alternating between the two builds.
+// The folder sync of this checkout against an earlier revision, in one run (the
+// fair comparison on a shared, noisy machine): a first import each, with the CPU
+// of the CLI and of the server, then no-change syncs alternating between the two
+// builds. Each build has a server of its own: their schemas may differ.
 //
 //   node scripts/bench/compare.mjs <revision> [files=100000] [rounds=5]
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { cli, corpus, database, machine, median, root, warm } from "./lib.mjs"
+import { cli, corpus, database, machine, median, root, runCli, warm } from "./lib.mjs"
 
 const revision = process.argv[2]
 if (!revision) throw new Error("usage: compare.mjs <revision> [files] [rounds]")
@@ -21,33 +22,32 @@ execFileSync("git", ["-C", root, "worktree", "add", "-q", "--detach", worktree, 
 try {
   fs.symlinkSync(path.join(root, "node_modules"), path.join(worktree, "node_modules"))
   execFileSync("npm", ["run", "build"], { cwd: worktree, stdio: "ignore" })
-  const db = await database()
-  const run = (bin, source) => {
-    const started = performance.now()
-    const result = spawnSync(process.execPath, [bin, "sync", dir, "--source", source, "--json"], {
-      env: { ...process.env, DATABASE_URL: db.url },
-      encoding: "utf8"
-    })
-    if (result.status !== 0) throw new Error(`${bin} exited ${result.status}: ${result.stderr.slice(-400)}`)
-    return (performance.now() - started) / 1000
-  }
   const builds = { [revision]: path.join(worktree, "bin", "tidemark.js"), "this checkout": cli }
+  const databases = Object.fromEntries(
+    await Promise.all(Object.keys(builds).map(async (name) => [name, await database()]))
+  )
+  const run = (name) =>
+    runCli(["sync", dir, "--source", "compare", "--json"], { DATABASE_URL: databases[name].url }, builds[name])
   console.log(machine())
-  // Both builds on a warm page cache (the first one would otherwise pay for the disk).
-  warm(dir)
-  const first = Object.fromEntries(Object.entries(builds).map(([name, bin]) => [name, run(bin, name)]))
-  const noChange = Object.fromEntries(Object.keys(builds).map((name) => [name, []]))
-  for (let i = 0; i < rounds; i++) for (const [name, bin] of Object.entries(builds)) noChange[name].push(run(bin, name))
+  const first = {}
   for (const name of Object.keys(builds)) {
+    // Each first import on a warm page cache (the first one would otherwise pay for the disk).
+    warm(dir)
+    first[name] = await run(name)
+  }
+  const noChange = Object.fromEntries(Object.keys(builds).map((name) => [name, []]))
+  for (let i = 0; i < rounds; i++) for (const name of Object.keys(builds)) noChange[name].push((await run(name)).seconds)
+  for (const name of Object.keys(builds)) {
+    const f = first[name]
     console.log(
-      `${name.padEnd(14)} first import ${first[name].toFixed(2)} s, no-change median ${median(noChange[name]).toFixed(2)} s (${noChange[name].map((s) => s.toFixed(2)).join(", ")})`
+      `${name.padEnd(14)} first import ${f.seconds.toFixed(2)} s (CPU: tidemark ${f.cpuSeconds.toFixed(2)} s, server ${f.serverCpuSeconds.toFixed(2)} s), no-change median ${median(noChange[name]).toFixed(2)} s (${noChange[name].map((s) => s.toFixed(2)).join(", ")})`
     )
   }
   const [before, after] = Object.keys(builds)
   console.log(
-    `ratio this checkout / ${before}: first import ${(first[after] / first[before]).toFixed(2)}×, no-change ${(median(noChange[after]) / median(noChange[before])).toFixed(2)}×`
+    `ratio this checkout / ${before}: first import ${(first[after].seconds / first[before].seconds).toFixed(2)}×, no-change ${(median(noChange[after]) / median(noChange[before])).toFixed(2)}×`
   )
-  await db.stop()
+  for (const db of Object.values(databases)) await db.stop()
 } finally {
   execFileSync("git", ["-C", root, "worktree", "remove", "--force", worktree])
 }

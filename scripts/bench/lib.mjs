@@ -83,11 +83,37 @@ export const warm = (dir) => {
   }
 }
 
-/** Runs the CLI; resolves with wall seconds, peak RSS (MiB) and its output. */
-export const runCli = (args, env) =>
+/**
+ * CPU seconds used so far by every PostgreSQL process of this machine, the
+ * backends that already exited included (their postmaster's children's time).
+ */
+export const serverCpuSeconds = () => {
+  const ticks = 100 // USER_HZ on Linux
+  let total = 0
+  for (const pid of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+      if (!stat.includes("(postgres)")) continue
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      total += fields.slice(11, 15).reduce((sum, f) => sum + Number(f), 0) / ticks
+    } catch {
+      // The process ended while being looked at.
+    }
+  }
+  return total
+}
+
+/**
+ * Runs the CLI (`bin`: another build's) and resolves with wall seconds, peak
+ * RSS (MiB), CPU seconds of the CLI process (all its threads) and of the
+ * database server meanwhile, and its output.
+ */
+export const runCli = (args, env, bin = cli) =>
   new Promise((resolve, reject) => {
     const started = performance.now()
-    const child = spawn("/usr/bin/time", ["-f", "%M", process.execPath, cli, ...args], {
+    const serverBefore = serverCpuSeconds()
+    const child = spawn("/usr/bin/time", ["-f", "%M %U %S", process.execPath, bin, ...args], {
       env: { ...process.env, ...env }
     })
     let stdout = ""
@@ -96,9 +122,16 @@ export const runCli = (args, env) =>
     child.stderr.on("data", (d) => (stderr += d))
     child.on("close", (code) => {
       const seconds = (performance.now() - started) / 1000
-      const rssKb = Number(stderr.trim().split("\n").at(-1))
+      const [rssKb, user, system] = stderr.trim().split("\n").at(-1).split(" ").map(Number)
       if (code !== 0) return reject(new Error(`tidemark ${args.join(" ")} exited ${code}: ${stderr}`))
-      resolve({ seconds, peakMiB: rssKb / 1024, stdout, stderr })
+      resolve({
+        seconds,
+        peakMiB: rssKb / 1024,
+        cpuSeconds: user + system,
+        serverCpuSeconds: serverCpuSeconds() - serverBefore,
+        stdout,
+        stderr
+      })
     })
   })
 
