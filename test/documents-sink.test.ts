@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { BinaryRows, copyIn } from "../src/db/Copy.js"
+import * as Database from "../src/db/Database.js"
 import { MainDb } from "../src/db/Database.js"
 import * as Migrations from "../src/db/Migrations.js"
 import * as DocumentsSink from "../src/sink/DocumentsSink.js"
@@ -101,6 +102,40 @@ describe("documents sink", () => {
           ["a.md", "# new\n", "new-hash"],
           ["b.md", "# B\n", "hash-of-b.md"]
         ])
+      })
+    )
+
+    it.effect("upserts new documents when the role may not create the staging table", () =>
+      Effect.gen(function* () {
+        const { sql } = yield* MainDb
+        const [{ name }] = (yield* sql<{ name: string }>`SELECT current_database() AS name`) as [{ name: string }]
+        const role = `tm_notemp_${name}`
+        yield* sql.unsafe(`CREATE ROLE ${role} LOGIN`)
+        yield* sql.unsafe(`REVOKE TEMPORARY ON DATABASE ${name} FROM PUBLIC`)
+        yield* sql.unsafe(`GRANT USAGE ON SCHEMA tidemark TO ${role}`)
+        yield* sql.unsafe(`GRANT ALL ON ALL TABLES IN SCHEMA tidemark TO ${role}`)
+        yield* addSource("restricted")
+        const url = new URL(TestDatabase.withDatabaseName(TestDatabase.adminUrl(), name))
+        url.username = role
+        const asRole = DocumentsSink.layer.pipe(
+          Layer.provideMerge(Database.layer),
+          Layer.provide(TestDatabase.settingsFor(url.toString()))
+        )
+        const [first, second] = [items.slice(0, 2), items.slice(2, 4)]
+        yield* Effect.gen(function* () {
+          const sink = yield* Sink
+          for (const batch of [first, second]) {
+            const unstored = new Set(batch.map((i) => i.key))
+            expect(
+              yield* sink.write("restricted", { items: batch, unstored, deletes: [], errors: [] }, Effect.void)
+            ).toEqual([])
+          }
+        }).pipe(Effect.provide(asRole))
+        const rows = yield* rowsOf("restricted")
+        expect(rows.map((r) => r.key)).toEqual([...first, ...second].map((i) => i.key).sort())
+        expect(rows.map((r) => r.content)).toEqual(
+          [...first, ...second].sort((a, b) => (a.key < b.key ? -1 : 1)).map((i) => i.content)
+        )
       })
     )
 

@@ -19,6 +19,8 @@ import { type ItemErrorRow, Sink } from "./Sink.js"
 const analyzeAfter = 1000
 
 const uniqueViolation = "23505"
+/** E.g. a role without the TEMP privilege on the database: no staging table. */
+const insufficientPrivilege = "42501"
 const sqlState = (error: SqlError) => (error.cause as { readonly code?: unknown } | undefined)?.code
 
 interface DocumentRow extends ReadItem, Parsed {}
@@ -69,6 +71,9 @@ const encodeDocuments = (sourceId: string, documents: ReadonlyArray<DocumentRow>
 export const layer = Layer.effect(
   Sink,
   Effect.map(MainDb, ({ sql }) => {
+    // Once the server refuses the staging table, new documents are upserted like the others.
+    let stagingRefused = false
+
     const upsert = (sourceId: string, documents: ReadonlyArray<DocumentRow>) => sql`
       INSERT INTO tidemark.documents AS d
         (source_id, key, version, source_version, size, mtime, content, frontmatter, title, imported_at)
@@ -162,12 +167,27 @@ export const layer = Layer.effect(
               return rejected
             })
           )
-        // A key the plan found not stored exists after all (nothing else writes under the
-        // lease, so this should not happen): the batch is redone as upserts.
-        return attempt(unstored.size > 0).pipe(
-          Effect.catchIf(
-            (error) => unstored.size > 0 && error instanceof SqlError && sqlState(error) === uniqueViolation,
-            () => attempt(false)
+        // The batch is redone as upserts when a key the plan found not stored exists after
+        // all (nothing else writes under the lease, so this should not happen), or when the
+        // role may not create the staging table.
+        const staged = unstored.size > 0 && !stagingRefused
+        const redoable = (error: unknown): error is SqlError =>
+          staged &&
+          error instanceof SqlError &&
+          (sqlState(error) === uniqueViolation || sqlState(error) === insufficientPrivilege)
+        return attempt(staged).pipe(
+          Effect.catchIf(redoable, (error) =>
+            sqlState(error) === insufficientPrivilege
+              ? Effect.zipRight(
+                  Effect.logWarning(
+                    `new documents are upserted instead of copied in (slower): ${error.cause instanceof Error ? error.cause.message : error.message}`
+                  ),
+                  Effect.suspend(() => {
+                    stagingRefused = true
+                    return attempt(false)
+                  })
+                )
+              : attempt(false)
           )
         )
       },
