@@ -17,13 +17,14 @@ import type { Connection as PgConnection, PoolClient } from "pg"
 const postgresEpochMicros = 946_684_800_000_000n
 /** Buffers added when the first one is full: one CopyData message each. */
 const spillBytes = 1024 * 1024
+
 /** Rows in PostgreSQL's binary COPY format, for the column types tidemark writes. */
 export class BinaryRows {
   private readonly chunks: Array<Buffer> = []
   private buffer: Buffer
   private at = 0
 
-  /** `expectedBytes`: about what the rows will take; one buffer of that size is allocated up front. */
+  /** `expectedBytes`: about what the rows will take (header and trailer are added here); allocated up front. */
   constructor(expectedBytes: number) {
     this.buffer = Buffer.allocUnsafe(Math.max(expectedBytes + 21, 64))
     this.buffer.write("PGCOPY\n\xff\r\n\0", 0, "latin1")

@@ -46,7 +46,7 @@ const rowOverhead = 2 + 9 * 4 + 16 + 1
 
 const encodeDocuments = (sourceId: string, documents: ReadonlyArray<DocumentRow>) => {
   const frontmatter = documents.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter)))
-  let expected = 2
+  let expected = 0
   documents.forEach((d, i) => {
     // Exact for ASCII text; the rows grow into further buffers otherwise.
     expected += rowOverhead + sourceId.length + d.key.length + d.contentHash.length + d.version.length
