@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted, Ref } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, Ref, Stream } from "effect"
 import * as Checkpoint from "../src/checkpoint/Checkpoint.js"
 import * as PgRunStateStore from "../src/state/PgRunStateStore.js"
 import * as PgCheckpointStore from "../src/checkpoint/PgCheckpointStore.js"
@@ -12,7 +12,7 @@ import * as LeaseLock from "../src/lock/LeaseLock.js"
 import * as PgLeaseStore from "../src/lock/PgLeaseStore.js"
 import * as DocumentsSink from "../src/sink/DocumentsSink.js"
 import * as DirSource from "../src/source/DirSource.js"
-import type { Source } from "../src/source/Source.js"
+import { ItemProblem, type Source } from "../src/source/Source.js"
 import { initialProgress } from "../src/sync/Progress.js"
 import * as SyncProgram from "../src/sync/SyncProgram.js"
 import * as Folder from "./support/folder.js"
@@ -81,6 +81,41 @@ describe("SyncProgram in process", () => {
       // The version stored is the one of the content read: nothing is left to do.
       const second = yield* runSync(plain).pipe(Effect.provide(layers))
       expect(second).toMatchObject({ read: 0, imported: 0 })
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("asks for no planned version while nothing is stored; a later sync compares each one", () =>
+    Effect.gen(function* () {
+      const url = yield* TestDatabase.freshDatabase("sync_lazy_versions")
+      const root = Folder.makeFolder(Folder.notes(50))
+      const plain = yield* DirSource.make(root)
+      let versionsAsked = 0
+      const counting: Source = {
+        ...plain,
+        plan: (target, watermark) =>
+          Effect.map(plain.plan(target, watermark), (listing) => ({
+            ...listing,
+            items: Stream.map(listing.items, (entry) =>
+              entry instanceof ItemProblem
+                ? entry
+                : {
+                    key: entry.key,
+                    get version() {
+                      versionsAsked++
+                      return entry.version
+                    }
+                  }
+            )
+          }))
+      }
+      const layers = syncLayers(url)
+      yield* Migrations.migrate().pipe(Effect.provide(layers))
+      expect(yield* runSync(counting).pipe(Effect.provide(layers))).toMatchObject({ imported: 50, failed: 0 })
+      expect(versionsAsked).toBe(0)
+      const stored = yield* Effect.promise(() => Folder.storedDocuments(url, root))
+      expect(stored).toEqual(Folder.expectedDocuments(root))
+      expect(yield* runSync(counting).pipe(Effect.provide(layers))).toMatchObject({ read: 0, imported: 0 })
+      expect(versionsAsked).toBe(50)
     }).pipe(Effect.scoped)
   )
 

@@ -19,8 +19,7 @@ export interface ItemErrorRow {
 
 /** A planned item whose stored version differs from the planned one. */
 export interface Differing {
-  readonly key: string
-  readonly version: string
+  readonly item: PlannedItem
   /** The stored source version, or null when the item is not stored. */
   readonly stored: string | null
   /** Whether the item has a recorded error (it is being retried). */

@@ -2,7 +2,9 @@
  * A folder as a source. The plan walks it (never following a symlink, so
  * nothing outside the root is reached), filtered by include/exclude globs;
  * an item's plan version is its size and mtime, so an unchanged file is
- * recognised without being read. A version is only trusted if the file's
+ * recognised without being read. It is looked up (one `lstat`) only when first
+ * asked for: a file with nothing stored to compare it with, as in a first
+ * import, needs none. A version is only trusted if the file's
  * mtime is at least `racyWindow` older than the moment it was read: a file
  * modified within the same mtime tick could change again without its mtime
  * changing, so such a version is stored marked and the file is read again
@@ -42,6 +44,30 @@ const errorText = (cause: { readonly code?: string | undefined; readonly message
 
 const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
 
+/** The version of a file that could not be looked up: equal to none stored, so the file is read and the read says why. */
+const unknownVersion = "unknown"
+
+/** A file the walk found; its version is looked up when first asked for. */
+class ListedFile implements PlannedItem {
+  private looked: string | undefined
+  constructor(
+    private readonly root: string,
+    readonly key: string
+  ) {}
+
+  get version(): string {
+    if (this.looked === undefined) {
+      try {
+        const stat = fs.lstatSync(path.join(this.root, this.key), { bigint: true })
+        this.looked = versionOf(stat.size, stat.mtimeNs)
+      } catch {
+        this.looked = unknownVersion
+      }
+    }
+    return this.looked
+  }
+}
+
 export const make = Effect.fn("DirSource.make")(function* (root: string, options: DirOptions = defaultDirOptions) {
   const absoluteRoot = path.resolve(root)
   const scope = yield* Effect.scope
@@ -72,12 +98,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
         if (excluded(`${key}/`) || excluded(key)) continue
         yield* walk(path.join(dir, entry.name), `${key}/`)
       } else if (entry.isFile() && included(key) && !excluded(key)) {
-        try {
-          const stat = fs.lstatSync(path.join(dir, entry.name), { bigint: true })
-          yield { key, version: versionOf(stat.size, stat.mtimeNs) }
-        } catch (cause) {
-          yield new ItemProblem({ key, reason: errorText(cause as NodeJS.ErrnoException) })
-        }
+        yield new ListedFile(absoluteRoot, key)
       }
     }
   }

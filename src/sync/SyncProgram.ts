@@ -18,7 +18,7 @@ import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { isTransient, transientRetrySchedule } from "../db/Transient.js"
 import { type Lease, LeaseLock } from "../lock/LeaseLock.js"
 import type { LeaseTimings } from "../lock/LeaseTimings.js"
-import { type Batch, type ItemErrorRow, Sink } from "../sink/Sink.js"
+import { type Batch, type Differing, type ItemErrorRow, Sink } from "../sink/Sink.js"
 import {
   ItemProblem,
   type Listing,
@@ -123,7 +123,8 @@ const isMassChange = (
 }
 
 /** A planned item to read and write, and whether anything is stored for its key. */
-interface ChangedItem extends PlannedItem {
+interface ChangedItem {
+  readonly planned: PlannedItem
   readonly stored: boolean
 }
 
@@ -176,6 +177,15 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
     let moved = 0
     const problems: Array<ItemProblem> = []
     const seen = new Set<string>()
+    // With nothing stored every item is new: no lookups, and no planned version is
+    // asked for (a folder's costs a file system call per file).
+    const nothingStored = (yield* sink.count(sourceId)) === 0
+    const recordedErrors = nothingStored ? new Set(yield* Ops.recordedErrorKeys(sourceId)) : null
+    const differingOf = (items: ReadonlyArray<PlannedItem>) =>
+      recordedErrors === null
+        ? // Only the items whose stored version differs come back: a no-change sync transfers nothing.
+          sink.differing(sourceId, items)
+        : Effect.succeed(items.map((item): Differing => ({ item, stored: null, failed: recordedErrors.has(item.key) })))
     // Lookups of one chunk overlap the listing of the next.
     yield* listing.items.pipe(
       Stream.grouped(planBatch),
@@ -188,24 +198,25 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
               else items.push(entry)
             }
             for (const item of items) seen.add(item.key)
-            // Only the items whose stored version differs come back: a no-change sync transfers nothing.
-            const differing = yield* sink.differing(sourceId, items)
+            const differing = yield* differingOf(items)
             const banked =
               resumedOp === null || differing.length === 0
                 ? new Map<string, string>()
                 : yield* store.bankedAmong(
                     resumedOp,
-                    differing.map((row) => row.key)
+                    differing.map((row) => row.item.key)
                   )
-            return differing.filter((row) => banked.get(row.key) !== row.version)
+            return banked.size === 0
+              ? differing
+              : differing.filter((row) => banked.get(row.item.key) !== row.item.version)
           }),
         { concurrency: 2 }
       ),
       Stream.runForEach((differing) => {
         for (const row of differing) {
-          changed.push({ key: row.key, version: row.version, stored: row.stored !== null })
-          if (row.failed) failedKeys.add(row.key)
-          else if (row.stored !== `${row.version}:racy`) moved++
+          changed.push({ planned: row.item, stored: row.stored !== null })
+          if (row.failed) failedKeys.add(row.item.key)
+          else if (row.stored === null || row.stored !== `${row.item.version}:racy`) moved++
         }
         return Ref.update(progress, (p) => ({ ...p, seen: seen.size, toImport: changed.length }))
       })
@@ -249,14 +260,14 @@ const sortBatch = (planned: ReadonlyArray<ChangedItem>, results: ReadonlyArray<R
   const unstored = new Set<string>()
   const errors: Array<ItemErrorRow> = []
   const banked: Array<{ key: string; version: string }> = []
-  planned.forEach((item, i) => {
+  planned.forEach(({ planned: item, stored }, i) => {
     const read = results[i]!
     if (read instanceof ItemProblem) {
       errors.push({ key: item.key, version: item.version, error: read.reason })
       banked.push({ key: item.key, version: item.version })
     } else {
       items.push(read)
-      if (!item.stored) unstored.add(item.key)
+      if (!stored) unstored.add(item.key)
       banked.push({ key: item.key, version: read.version })
     }
   })
@@ -297,7 +308,9 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
       Stream.mapEffect(
         (chunk) => {
           const planned = Chunk.toReadonlyArray(chunk)
-          return Effect.map(source.read(planned), (results) => sortBatch(planned, results))
+          return Effect.map(source.read(planned.map((changed) => changed.planned)), (results) =>
+            sortBatch(planned, results)
+          )
         },
         { concurrency: ctx.concurrency }
       ),
