@@ -88,7 +88,7 @@ describe("SyncProgram in process", () => {
     Effect.gen(function* () {
       const url = yield* TestDatabase.freshDatabase("sync_lazy_versions")
       const root = Folder.makeFolder(Folder.notes(50))
-      const plain = yield* DirSource.make(root)
+      const plain: Source = yield* DirSource.make(root)
       let versionsAsked = 0
       const counting: Source = {
         ...plain,

@@ -78,6 +78,14 @@ export class BinaryRows {
     this.at = this.buffer.writeBigInt64BE(BigInt(value.getTime()) * 1000n - postgresEpochMicros, this.at)
   }
 
+  /** UTF-8 bytes as `text` (their validity is the caller's to check: the server checks again). */
+  utf8(value: Uint8Array) {
+    this.room(4 + value.byteLength)
+    this.at = this.buffer.writeInt32BE(value.byteLength, this.at)
+    this.buffer.set(value, this.at)
+    this.at += value.byteLength
+  }
+
   /** A JSON text as `jsonb` (its binary form is a version byte, then the text). */
   jsonb(json: string | null) {
     if (json === null) return this.null_()

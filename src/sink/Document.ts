@@ -72,22 +72,26 @@ export const titleOf = (key: string, frontmatter: unknown, body: string): string
   return (isMarkdown(key) ? firstHeading(body) : undefined) ?? path.posix.basename(key).replace(/\.[^.]+$/, "")
 }
 
-export const parseDocument = (key: string, content: string): Either.Either<Parsed, string> => {
+/** `content`: a string, or UTF-8 bytes (only decoded for a Markdown file: the others' titles are their names). */
+export const parseDocument = (key: string, content: string | Uint8Array): Either.Either<Parsed, string> => {
+  if (!isMarkdown(key)) return Either.right({ frontmatter: null, title: titleOf(key, null, "") })
+  const text =
+    typeof content === "string"
+      ? content
+      : Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString("utf8")
   let frontmatter: unknown = null
-  let body = content
-  if (isMarkdown(key)) {
-    const block = frontmatterBlock.exec(content)
-    if (block !== null) {
-      try {
-        // The core schema: dates stay strings, nothing but plain data is constructed.
-        frontmatter = yaml.load(block[1]!, { schema: yaml.CORE_SCHEMA }) ?? null
-      } catch (error) {
-        return Either.left(`broken frontmatter: ${(error as Error).message.split("\n")[0]}`)
-      }
-      body = content.slice(block[0].length)
-    } else if (/^---\r?\n/.test(content)) {
-      return Either.left("broken frontmatter: the block opened by --- is never closed")
+  let body = text
+  const block = frontmatterBlock.exec(text)
+  if (block !== null) {
+    try {
+      // The core schema: dates stay strings, nothing but plain data is constructed.
+      frontmatter = yaml.load(block[1]!, { schema: yaml.CORE_SCHEMA }) ?? null
+    } catch (error) {
+      return Either.left(`broken frontmatter: ${(error as Error).message.split("\n")[0]}`)
     }
+    body = text.slice(block[0].length)
+  } else if (/^---\r?\n/.test(text)) {
+    return Either.left("broken frontmatter: the block opened by --- is never closed")
   }
   return Either.right({ frontmatter, title: titleOf(key, frontmatter, body) })
 }

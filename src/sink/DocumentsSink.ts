@@ -11,7 +11,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { Effect, Either, Layer } from "effect"
 import { BinaryRows, copyIn } from "../db/Copy.js"
 import { MainDb, transaction } from "../db/Database.js"
-import type { ReadItem } from "../source/Source.js"
+import { type ReadItem, textOf } from "../source/Source.js"
 import { type Parsed, parseDocument } from "./Document.js"
 import { type ItemErrorRow, Sink } from "./Sink.js"
 
@@ -50,7 +50,7 @@ const encodeDocuments = (sourceId: string, documents: ReadonlyArray<DocumentRow>
   documents.forEach((d, i) => {
     // Exact for ASCII text; the rows grow into further buffers otherwise.
     expected += rowOverhead + sourceId.length + d.key.length + d.contentHash.length + d.version.length
-    expected += d.content.length + (frontmatter[i]?.length ?? 0) + d.title.length
+    expected += d.content.byteLength + (frontmatter[i]?.length ?? 0) + d.title.length
   })
   const rows = new BinaryRows(expected)
   documents.forEach((d, i) => {
@@ -61,7 +61,7 @@ const encodeDocuments = (sourceId: string, documents: ReadonlyArray<DocumentRow>
     rows.text(d.version)
     rows.int8(d.size)
     rows.timestamptz(d.mtime)
-    rows.text(d.content)
+    rows.utf8(d.content)
     rows.jsonb(frontmatter[i] ?? null)
     rows.text(d.title)
   })
@@ -82,7 +82,7 @@ export const layer = Layer.effect(
           ${documents.map((d) => d.key)}::text[], ${documents.map((d) => d.contentHash)}::text[],
           ${documents.map((d) => d.version)}::text[], ${documents.map((d) => d.size)}::bigint[],
           ${documents.map((d) => d.mtime?.toISOString() ?? null)}::timestamptz[],
-          ${documents.map((d) => d.content)}::text[],
+          ${documents.map(textOf)}::text[],
           ${documents.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter)))}::text[],
           ${documents.map((d) => d.title)}::text[]
         ) AS u(k, v, sv, s, m, c, f, t)

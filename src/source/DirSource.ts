@@ -131,7 +131,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
     const version = `${answer.size}:${mtimeMicros}`
     return {
       key: item.key,
-      content: bytes.toString("utf8", answer.at, answer.at + answer.size),
+      content: bytes.subarray(answer.at, answer.at + answer.size),
       size: answer.size,
       mtime: new Date(Number(mtimeMicros / 1000n)),
       contentHash: answer.hash,

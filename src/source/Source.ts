@@ -38,7 +38,11 @@ export class SourceUnavailable extends Data.TaggedError("SourceUnavailable")<{
 
 export interface ReadItem {
   readonly key: string
-  readonly content: string
+  /**
+   * The content: UTF-8, checked by the source (valid, no NUL byte). Bytes rather
+   * than a string, so that a sink can store them as they are (`textOf` decodes).
+   */
+  readonly content: Uint8Array
   readonly size: number
   readonly mtime: Date | null
   /** sha256 of the content, hex. */
@@ -46,6 +50,10 @@ export interface ReadItem {
   /** The source version to store: may differ from the planned one (it can be marked unreliable). */
   readonly version: string
 }
+
+/** An item's content as a string. */
+export const textOf = (item: ReadItem): string =>
+  Buffer.from(item.content.buffer, item.content.byteOffset, item.content.byteLength).toString("utf8")
 
 /** Where an op goes, as recorded in `ops.target` (JSON). */
 export type Target = { readonly [field: string]: string }

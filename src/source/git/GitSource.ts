@@ -19,7 +19,7 @@ import * as path from "node:path"
 import { Effect, Stream } from "effect"
 import { defaultExclude, defaultInclude, matcher } from "../globs.js"
 import { ItemProblem, type PlannedItem, type Source, SourceUnavailable, type Target } from "../Source.js"
-import { decodeText, tooLarge } from "../text.js"
+import { notText, tooLarge } from "../text.js"
 import * as CatFile from "./CatFile.js"
 import * as Git from "./Git.js"
 
@@ -180,11 +180,11 @@ export const make = (repo: string, options: GitOptions = defaultGitOptions) =>
         if (bytes.length < 1024 && bytes.subarray(0, lfsPointerHeader.length).equals(lfsPointerHeader)) {
           return problem("Git LFS pointer, content not available")
         }
-        const content = decodeText(item.key, bytes)
-        if (content instanceof ItemProblem) return Effect.fail(content)
+        const refused = notText(item.key, bytes)
+        if (refused !== undefined) return Effect.fail(refused)
         return Effect.succeed({
           key: item.key,
-          content,
+          content: bytes,
           size: bytes.length,
           mtime: null,
           contentHash: createHash("sha256").update(bytes).digest("hex"),
