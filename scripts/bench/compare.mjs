@@ -36,7 +36,8 @@ try {
     first[name] = await run(name)
   }
   const noChange = Object.fromEntries(Object.keys(builds).map((name) => [name, []]))
-  for (let i = 0; i < rounds; i++) for (const name of Object.keys(builds)) noChange[name].push((await run(name)).seconds)
+  for (let i = 0; i < rounds; i++)
+    for (const name of Object.keys(builds)) noChange[name].push((await run(name)).seconds)
   for (const name of Object.keys(builds)) {
     const f = first[name]
     console.log(

@@ -102,6 +102,15 @@ const readApplied = (sql: SqlClient.SqlClient) =>
     )
   )
 
+/** The applied migrations, none if the ledger does not exist yet. */
+const appliedSoFar = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function* () {
+    const [ledger] = yield* sql<{
+      exists: boolean
+    }>`SELECT to_regclass('tidemark.schema_migrations') IS NOT NULL AS exists`
+    return ledger?.exists === true ? yield* readApplied(sql) : []
+  })
+
 const ensureLedger = (sql: SqlClient.SqlClient) =>
   transaction(sql)(
     Effect.gen(function* () {
@@ -166,8 +175,11 @@ export const migrate = Effect.fn("tidemark.migrate")(function* (dir: string = de
   const known = yield* loadMigrations(dir)
   return yield* onDirect((sql) =>
     Effect.gen(function* () {
+      // Every command migrates first, and there is usually nothing to do: two reads, no lock.
+      const applied = yield* appliedSoFar(sql).pipe(retryTransient())
+      yield* checkUnchanged(known, applied)
+      if (known.every((migration) => applied.some((row) => row.id === migration.id))) return []
       yield* ensureLedger(sql).pipe(retryTransient())
-      yield* checkUnchanged(known, yield* readApplied(sql))
       const appliedNow: Array<Migration> = []
       for (const migration of known) {
         if (yield* applyOne(sql, migration)) {
@@ -183,14 +195,7 @@ export const migrate = Effect.fn("tidemark.migrate")(function* (dir: string = de
 /** What is applied and what is pending, without changing anything. */
 export const status = Effect.fn("tidemark.migrationStatus")(function* (dir: string = defaultMigrationsDir) {
   const known = yield* loadMigrations(dir)
-  const applied = yield* onDirect((sql) =>
-    Effect.gen(function* () {
-      const [ledger] = yield* sql<{
-        exists: boolean
-      }>`SELECT to_regclass('tidemark.schema_migrations') IS NOT NULL AS exists`
-      return ledger?.exists === true ? yield* readApplied(sql) : []
-    })
-  )
+  const applied = yield* onDirect(appliedSoFar)
   return {
     applied,
     pending: known.filter((m) => !applied.some((row) => row.id === m.id))
