@@ -1,6 +1,6 @@
 import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it, layer, type Vitest } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Ref, TestClock, TestContext } from "effect"
+import { Duration, Effect, Layer, Option, Queue, Ref, TestClock, TestContext } from "effect"
 import { MainDb } from "../src/db/Database.js"
 import * as Migrations from "../src/db/Migrations.js"
 import * as MemoryRunStateStore from "../src/state/MemoryRunStateStore.js"
@@ -11,14 +11,24 @@ import * as Cli from "./support/cli.js"
 import * as Folder from "./support/folder.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
-/** Counts saves and can make them fail; wraps whichever store is provided. */
+/**
+ * Counts saves and can make them fail; wraps whichever store is provided.
+ * `landed(n)` waits until n saves have completed: a save started by a tick of
+ * the TestClock may still be waiting for PostgreSQL when `adjust` returns.
+ */
 const probed = <A, E, R>(
-  body: (probe: { saves: Ref.Ref<number>; failing: Ref.Ref<boolean> }) => Effect.Effect<A, E, R>
+  body: (probe: {
+    saves: Ref.Ref<number>
+    failing: Ref.Ref<boolean>
+    landed: (n: number) => Effect.Effect<number>
+  }) => Effect.Effect<A, E, R>
 ) =>
   Effect.gen(function* () {
     const inner = yield* RunStateStore
     const saves = yield* Ref.make(0)
     const failing = yield* Ref.make(false)
+    const completed = yield* Queue.unbounded<number>()
+    const landed = (n: number) => Effect.iterate(0, { while: (k) => k < n, body: () => Queue.take(completed) })
     const store = RunStateStore.of({
       ...inner,
       save: (sourceId, groups, flushedAt) =>
@@ -27,11 +37,14 @@ const probed = <A, E, R>(
             ? Effect.fail(new SqlError({ cause: new Error("connection refused"), message: "injected" }))
             : Effect.zipRight(
                 inner.save(sourceId, groups, flushedAt),
-                Ref.update(saves, (n) => n + 1)
+                Effect.flatMap(
+                  Ref.updateAndGet(saves, (n) => n + 1),
+                  (n) => Queue.offer(completed, n)
+                )
               )
         )
     })
-    return yield* Effect.provideService(body({ saves, failing }), RunStateStore, store)
+    return yield* Effect.provideService(body({ saves, failing, landed }), RunStateStore, store)
   })
 
 const initial = (opId: number): RunState.RunStateValue => ({
@@ -51,7 +64,7 @@ const behaviour = <R>(
 ) => {
   it.scoped("writes nothing while clean; a change waits for the next 30 s tick", () =>
     around(
-      probed(({ saves }) =>
+      probed(({ saves, landed }) =>
         Effect.gen(function* () {
           const sourceId = yield* sourceFor("clean")
           const state = yield* RunState.make(sourceId, initial(1), policy)
@@ -63,6 +76,7 @@ const behaviour = <R>(
           yield* TestClock.adjust("29 seconds")
           expect(yield* Ref.get(saves)).toBe(1)
           yield* TestClock.adjust("1 second")
+          yield* landed(2)
           expect(yield* Ref.get(saves)).toBe(2)
           expect(yield* state.dirty).toBe(false)
           yield* TestClock.adjust("60 seconds")
@@ -76,7 +90,7 @@ const behaviour = <R>(
 
   it.scoped("a failed flush keeps the state dirty; the next tick writes it", () =>
     around(
-      probed(({ saves, failing }) =>
+      probed(({ saves, failing, landed }) =>
         Effect.gen(function* () {
           const sourceId = yield* sourceFor("failing")
           const state = yield* RunState.make(sourceId, initial(2), policy)
@@ -88,6 +102,7 @@ const behaviour = <R>(
           expect(yield* Ref.get(saves)).toBe(1)
           yield* Ref.set(failing, false)
           yield* TestClock.adjust("30 seconds")
+          yield* landed(2)
           expect(yield* state.dirty).toBe(false)
           expect(yield* Ref.get(saves)).toBe(2)
           const restored = Option.getOrThrow(yield* RunState.restore(sourceId))
@@ -191,7 +206,8 @@ describe("run state of a real sync (real CLI, real PostgreSQL)", () => {
     try {
       const migrated = await Cli.run(["migrate"], env)
       expect(migrated.code, migrated.stderr).toBe(0)
-      const root = Folder.makeFolder(Folder.notes(20000))
+      // Enough files that the import outlasts two flushes and a status run, on a fast machine too.
+      const root = Folder.makeFolder(Folder.notes(60000))
       const saved = async () =>
         (
           await Folder.query<{ identity: RunState.Identity; counts: RunState.Counts; flushed_at: Date }>(
@@ -209,7 +225,7 @@ describe("run state of a real sync (real CLI, real PostgreSQL)", () => {
       // A sync running in another process right now: status shows its saved progress.
       const during = await Cli.run(["status", "--json"], env)
       const running = (JSON.parse(during.stdout) as Array<Record<string, any>>).find((s) => s["id"] === root)!
-      expect(running["run"]).toMatchObject({ phase: "importing", planned: 20000 })
+      expect(running["run"]).toMatchObject({ phase: "importing", planned: 60000 })
       expect(running["run"]["done"]).toBeGreaterThan(0)
       // Wait for one more periodic flush, then kill.
       let later = await saved()
@@ -227,7 +243,7 @@ describe("run state of a real sync (real CLI, real PostgreSQL)", () => {
         opId: lastFlush.identity.opId,
         phase: "importing",
         done: lastFlush.counts.done,
-        planned: 20000
+        planned: 60000
       })
       expect(after["run"]["itemsPerSecond"]).toBeGreaterThan(0)
       expect(after["run"]["etaSeconds"]).toBeGreaterThan(0)
