@@ -12,10 +12,8 @@
  */
 import { Effect, Layer } from "effect"
 import { DirectDb, outsideTransaction } from "../db/Database.js"
+import { inBatches } from "../util/batches.js"
 import { CheckpointStore, maxRowsPerStatement } from "./CheckpointStore.js"
-
-const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
 
 export const layer = Layer.effect(
   CheckpointStore,
@@ -24,7 +22,7 @@ export const layer = Layer.effect(
       append: (opId, items) =>
         outsideTransaction(
           Effect.forEach(
-            chunks(items, maxRowsPerStatement),
+            inBatches(items, maxRowsPerStatement),
             (chunk) => {
               const keys = chunk.map((i) => i.key)
               return sql`

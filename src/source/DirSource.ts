@@ -47,24 +47,13 @@ const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}
 /** The version of a file that could not be looked up: equal to none stored, so the file is read and the read says why. */
 const unknownVersion = "unknown"
 
-/** A file the walk found; its version is looked up when first asked for. */
-class ListedFile implements PlannedItem {
-  private looked: string | undefined
-  constructor(
-    private readonly root: string,
-    readonly key: string
-  ) {}
-
-  get version(): string {
-    if (this.looked === undefined) {
-      try {
-        const stat = fs.lstatSync(path.join(this.root, this.key), { bigint: true })
-        this.looked = versionOf(stat.size, stat.mtimeNs)
-      } catch {
-        this.looked = unknownVersion
-      }
-    }
-    return this.looked
+/** The version of the file at `key` under `root`, looked up now. */
+const lookUpVersion = (root: string, key: string) => {
+  try {
+    const stat = fs.lstatSync(path.join(root, key), { bigint: true })
+    return versionOf(stat.size, stat.mtimeNs)
+  } catch {
+    return unknownVersion
   }
 }
 
@@ -76,6 +65,20 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
   const included = matcher(options.include)
   const excluded = matcher(options.exclude)
   const unlisted: Array<string> = []
+
+  /**
+   * A file the walk found; its version is looked up when first asked for. The
+   * root is the source's, not a field: a sync holds one of these per file.
+   */
+  class ListedFile implements PlannedItem {
+    private looked: string | undefined
+    constructor(readonly key: string) {}
+
+    get version(): string {
+      this.looked ??= lookUpVersion(absoluteRoot, this.key)
+      return this.looked
+    }
+  }
 
   // Synchronous file system calls: each is a few microseconds, where the promise
   // API costs a thread-pool round trip per call (several per file). The walk is a
@@ -98,7 +101,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
         if (excluded(`${key}/`) || excluded(key)) continue
         yield* walk(path.join(dir, entry.name), `${key}/`)
       } else if (entry.isFile() && included(key) && !excluded(key)) {
-        yield new ListedFile(absoluteRoot, key)
+        yield new ListedFile(key)
       }
     }
   }

@@ -27,6 +27,7 @@ import {
   type Source,
   type Target
 } from "../source/Source.js"
+import { inBatches } from "../util/batches.js"
 import { interruptOn } from "../util/interruptOn.js"
 import type { RunStatePolicy } from "../state/RunState.js"
 import * as Ops from "./Ops.js"
@@ -303,15 +304,10 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
     }
 
     // Batches are read ahead (up to `concurrency` at once) while earlier ones are written.
-    yield* Stream.fromIterable(plan.changed).pipe(
-      Stream.grouped(writeBatchSize),
+    yield* Stream.fromIterable(inBatches(plan.changed, writeBatchSize)).pipe(
       Stream.mapEffect(
-        (chunk) => {
-          const planned = Chunk.toReadonlyArray(chunk)
-          return Effect.map(source.read(planned.map((changed) => changed.planned)), (results) =>
-            sortBatch(planned, results)
-          )
-        },
+        (planned) =>
+          Effect.map(source.read(planned.map((changed) => changed.planned)), (results) => sortBatch(planned, results)),
         { concurrency: ctx.concurrency }
       ),
       Stream.mapEffect(
@@ -333,8 +329,7 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
     )
 
     yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "deleting" }))
-    for (let i = 0; i < plan.deletes.length; i += deleteBatch) {
-      const keys = plan.deletes.slice(i, i + deleteBatch)
+    for (const keys of inBatches(plan.deletes, deleteBatch)) {
       yield* writeAndBank(
         { items: [], deletes: keys, errors: [] },
         keys.map((key) => ({ key, version: "deleted" }))
