@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Redacted, Ref, Stream } from "effect"
+import { Duration, Effect, Either, Layer, Option, Redacted, Ref, Stream } from "effect"
 import * as Checkpoint from "../src/checkpoint/Checkpoint.js"
 import * as PgRunStateStore from "../src/state/PgRunStateStore.js"
 import * as PgCheckpointStore from "../src/checkpoint/PgCheckpointStore.js"
@@ -9,6 +9,7 @@ import * as Database from "../src/db/Database.js"
 import { DbSettings } from "../src/db/DbSettings.js"
 import * as Migrations from "../src/db/Migrations.js"
 import * as LeaseLock from "../src/lock/LeaseLock.js"
+import * as LeaseTimings from "../src/lock/LeaseTimings.js"
 import * as PgLeaseStore from "../src/lock/PgLeaseStore.js"
 import * as DocumentsSink from "../src/sink/DocumentsSink.js"
 import * as DirSource from "../src/source/DirSource.js"
@@ -37,7 +38,7 @@ const syncLayers = (mainUrl: string, directUrl: string = mainUrl) =>
     )
   )
 
-const runSync = (source: Source, flushPolicy?: Checkpoint.FlushPolicy) =>
+const runSync = (source: Source, flushPolicy?: Checkpoint.FlushPolicy, leaseTimings?: LeaseTimings.LeaseTimings) =>
   Effect.flatMap(Ref.make(initialProgress), (progress) =>
     SyncProgram.run({
       sourceId: source.root,
@@ -46,9 +47,18 @@ const runSync = (source: Source, flushPolicy?: Checkpoint.FlushPolicy) =>
       dryRun: false,
       allowMassChange: false,
       progress,
-      ...(flushPolicy === undefined ? {} : { flushPolicy })
+      ...(flushPolicy === undefined ? {} : { flushPolicy }),
+      ...(leaseTimings === undefined ? {} : { leaseTimings })
     })
   )
+
+/** Keeps the thread busy, as a synchronous listing over a cold file system does. */
+const busy = (millis: number) => {
+  const until = performance.now() + millis
+  while (performance.now() < until) {
+    // spin
+  }
+}
 
 describe("SyncProgram in process", () => {
   it.live("stores the content actually read when a file changes between plan and read", () =>
@@ -116,6 +126,34 @@ describe("SyncProgram in process", () => {
       expect(stored).toEqual(Folder.expectedDocuments(root))
       expect(yield* runSync(counting).pipe(Effect.provide(layers))).toMatchObject({ read: 0, imported: 0 })
       expect(versionsAsked).toBe(50)
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("keeps its lease through a listing that never waits on anything", () =>
+    Effect.gen(function* () {
+      const url = yield* TestDatabase.freshDatabase("sync_busy_listing")
+      const root = Folder.makeFolder(Folder.notes(2000))
+      const plain: Source = yield* DirSource.make(root)
+      // 3 s of listing that never waits, against a lease lost 1 s after a missed renewal.
+      const busyListing: Source = {
+        ...plain,
+        plan: (target, watermark) =>
+          Effect.map(plain.plan(target, watermark), (listing) => ({
+            ...listing,
+            items: listing.items.pipe(
+              Stream.rechunk(40),
+              Stream.map((entry) => {
+                busy(1.5)
+                return entry
+              })
+            )
+          }))
+      }
+      const timings = Either.getOrThrow(LeaseTimings.fromTtl("1500 millis"))
+      const layers = syncLayers(url)
+      yield* Migrations.migrate().pipe(Effect.provide(layers))
+      const summary = yield* runSync(busyListing, undefined, timings).pipe(Effect.provide(layers))
+      expect(summary).toMatchObject({ imported: 2000, failed: 0 })
     }).pipe(Effect.scoped)
   )
 

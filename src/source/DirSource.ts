@@ -170,7 +170,9 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
         _tag: "Complete",
         items: Stream.suspend(() => {
           unlisted.length = 0
-          return Stream.fromIterable({ [Symbol.iterator]: () => walk(absoluteRoot, "") })
+          // Small chunks: between two, the sync may let the event loop turn (a chunk that
+          // lists many folders the page cache has dropped is one long synchronous step).
+          return Stream.fromIteratorSucceed(walk(absoluteRoot, ""), 256)
         }),
         unlisted: Effect.sync(() => [...unlisted])
       }),

@@ -28,6 +28,7 @@ import {
   type Target
 } from "../source/Source.js"
 import { inBatches } from "../util/batches.js"
+import { eventLoopTurns } from "../util/eventLoopTurns.js"
 import { interruptOn } from "../util/interruptOn.js"
 import type { RunStatePolicy } from "../state/RunState.js"
 import * as Ops from "./Ops.js"
@@ -187,8 +188,11 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
         ? // Only the items whose stored version differs come back: a no-change sync transfers nothing.
           sink.differing(sourceId, items)
         : Effect.succeed(items.map((item): Differing => ({ item, stored: null, failed: recordedErrors.has(item.key) })))
+    // Such a listing may never wait on anything: the lease's heartbeat must still run.
+    const breathe = yield* eventLoopTurns("50 millis")
     // Lookups of one chunk overlap the listing of the next.
     yield* listing.items.pipe(
+      Stream.mapChunksEffect((chunk) => Effect.as(breathe, chunk)),
       Stream.grouped(planBatch),
       Stream.mapEffect(
         (chunk) =>
