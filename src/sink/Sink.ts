@@ -44,6 +44,11 @@ export interface Batch {
 }
 
 export interface SinkShape {
+  /**
+   * The items whose stored version differs from the planned one. Not called
+   * while nothing is stored for the source (every item is new then): reading a
+   * planned version may cost the source a file system call.
+   */
   readonly differing: (
     sourceId: string,
     items: ReadonlyArray<PlannedItem>
