@@ -94,15 +94,23 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
       return
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : 1))
+    // The folder's listing is kept as keys only, folders marked by their trailing
+    // slash: the walk pauses while the sync looks its files up, and whatever it
+    // holds then outlives the young generation (the entries of a folder of 10,000
+    // files were 80 MB of garbage for the old one per 1,000,000 files).
+    const keys: Array<string> = []
     for (const entry of entries) {
       const key = `${prefix}${entry.name}`
-      if (entry.isSymbolicLink()) continue
-      if (entry.isDirectory()) {
-        if (excluded(`${key}/`) || excluded(key)) continue
-        yield* walk(path.join(dir, entry.name), `${key}/`)
+      if (entry.isDirectory() && !entry.isSymbolicLink()) {
+        if (!excluded(`${key}/`) && !excluded(key)) keys.push(`${key}/`)
       } else if (entry.isFile() && included(key) && !excluded(key)) {
-        yield new ListedFile(key)
+        keys.push(key)
       }
+    }
+    entries.length = 0
+    for (const key of keys) {
+      if (key.endsWith("/")) yield* walk(path.join(dir, key.slice(prefix.length, -1)), key)
+      else yield new ListedFile(key)
     }
   }
 
