@@ -13,7 +13,7 @@ import * as LeaseTimings from "../src/lock/LeaseTimings.js"
 import * as PgLeaseStore from "../src/lock/PgLeaseStore.js"
 import * as DocumentsSink from "../src/sink/DocumentsSink.js"
 import * as DirSource from "../src/source/DirSource.js"
-import { ItemProblem, type Source } from "../src/source/Source.js"
+import { ItemProblem, type Listing, type Source } from "../src/source/Source.js"
 import { initialProgress } from "../src/sync/Progress.js"
 import * as SyncProgram from "../src/sync/SyncProgram.js"
 import * as Folder from "./support/folder.js"
@@ -51,6 +51,13 @@ const runSync = (source: Source, flushPolicy?: Checkpoint.FlushPolicy, leaseTimi
       ...(leaseTimings === undefined ? {} : { leaseTimings })
     })
   )
+
+/** `source` with the items of its listings passed through `f`. */
+const withListedItems = (source: Source, f: (items: Listing["items"]) => Listing["items"]): Source => ({
+  ...source,
+  plan: (target, watermark) =>
+    Effect.map(source.plan(target, watermark), (listing) => ({ ...listing, items: f(listing.items) }))
+})
 
 /** Keeps the thread busy, as a synchronous listing over a cold file system does. */
 const busy = (millis: number) => {
@@ -100,24 +107,19 @@ describe("SyncProgram in process", () => {
       const root = Folder.makeFolder(Folder.notes(50))
       const plain: Source = yield* DirSource.make(root)
       let versionsAsked = 0
-      const counting: Source = {
-        ...plain,
-        plan: (target, watermark) =>
-          Effect.map(plain.plan(target, watermark), (listing) => ({
-            ...listing,
-            items: Stream.map(listing.items, (entry) =>
-              entry instanceof ItemProblem
-                ? entry
-                : {
-                    key: entry.key,
-                    get version() {
-                      versionsAsked++
-                      return entry.version
-                    }
-                  }
-            )
-          }))
-      }
+      const counting = withListedItems(plain, (items) =>
+        Stream.map(items, (entry) =>
+          entry instanceof ItemProblem
+            ? entry
+            : {
+                key: entry.key,
+                get version() {
+                  versionsAsked++
+                  return entry.version
+                }
+              }
+        )
+      )
       const layers = syncLayers(url)
       yield* Migrations.migrate().pipe(Effect.provide(layers))
       expect(yield* runSync(counting).pipe(Effect.provide(layers))).toMatchObject({ imported: 50, failed: 0 })
@@ -135,20 +137,15 @@ describe("SyncProgram in process", () => {
       const root = Folder.makeFolder(Folder.notes(2000))
       const plain: Source = yield* DirSource.make(root)
       // 3 s of listing that never waits, against a lease lost 1 s after a missed renewal.
-      const busyListing: Source = {
-        ...plain,
-        plan: (target, watermark) =>
-          Effect.map(plain.plan(target, watermark), (listing) => ({
-            ...listing,
-            items: listing.items.pipe(
-              Stream.rechunk(40),
-              Stream.map((entry) => {
-                busy(1.5)
-                return entry
-              })
-            )
-          }))
-      }
+      const busyListing = withListedItems(plain, (items) =>
+        items.pipe(
+          Stream.rechunk(40),
+          Stream.map((entry) => {
+            busy(1.5)
+            return entry
+          })
+        )
+      )
       const timings = Either.getOrThrow(LeaseTimings.fromTtl("1500 millis"))
       const layers = syncLayers(url)
       yield* Migrations.migrate().pipe(Effect.provide(layers))
