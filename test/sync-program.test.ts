@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Layer, Option, Redacted, Ref, Stream } from "effect"
+import { Duration, Effect, Either, Fiber, Layer, Option, Redacted, Ref, Schedule, Stream } from "effect"
 import * as Checkpoint from "../src/checkpoint/Checkpoint.js"
 import * as PgRunStateStore from "../src/state/PgRunStateStore.js"
 import * as PgCheckpointStore from "../src/checkpoint/PgCheckpointStore.js"
@@ -151,6 +151,38 @@ describe("SyncProgram in process", () => {
       yield* Migrations.migrate().pipe(Effect.provide(layers))
       const summary = yield* runSync(busyListing, undefined, timings).pipe(Effect.provide(layers))
       expect(summary).toMatchObject({ imported: 2000, failed: 0 })
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("redoes banked items the sink does not hold (a batch a server crash took back)", () =>
+    Effect.gen(function* () {
+      const url = yield* TestDatabase.freshDatabase("sync_banked_lost")
+      const root = Folder.makeFolder(Folder.notes(600))
+      const plain: Source = yield* DirSource.make(root)
+      // The first batch (500 files) is written and banked; the second is never read.
+      const stalling: Source = { ...plain, read: (items) => (items.length < 500 ? Effect.never : plain.read(items)) }
+      const layers = syncLayers(url)
+      yield* Migrations.migrate().pipe(Effect.provide(layers))
+      const banked = Effect.promise(() =>
+        Folder.query<{ banked: string }>(url, "SELECT banked FROM tidemark.ops WHERE source_id = $1", [root])
+      ).pipe(Effect.map((rows) => Number(rows[0]?.banked ?? 0)))
+      const first = yield* Effect.fork(runSync(stalling).pipe(Effect.provide(layers)))
+      yield* Effect.repeat(banked, { schedule: Schedule.spaced("50 millis"), until: (n) => n >= 500 })
+      yield* Fiber.interrupt(first)
+      // What an immediate restart does to the last batches, committed without waiting for the
+      // WAL flush, after a checkpoint flush retried on the restarted server banked them.
+      yield* Effect.promise(() =>
+        Folder.query(
+          url,
+          `DELETE FROM tidemark.documents WHERE source_id = $1
+              AND key IN (SELECT key FROM tidemark.documents WHERE source_id = $1 ORDER BY key LIMIT 10)`,
+          [root]
+        )
+      )
+      const resumed = yield* runSync(plain).pipe(Effect.provide(layers))
+      expect(resumed).toMatchObject({ resumed: true, imported: 110, failed: 0 })
+      const stored = yield* Effect.promise(() => Folder.storedDocuments(url, root))
+      expect(stored).toEqual(Folder.expectedDocuments(root))
     }).pipe(Effect.scoped)
   )
 

@@ -211,9 +211,13 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
                     resumedOp,
                     differing.map((row) => row.item.key)
                   )
+            // Banked is not enough to skip an item: the sink must show it done. Sink batches
+            // commit without waiting for their WAL flush, and a server crash can take back
+            // one whose items a checkpoint flush then banked on the restarted server. Only
+            // an item the sink holds a recorded error for comes back here and is done.
             return banked.size === 0
               ? differing
-              : differing.filter((row) => banked.get(row.item.key) !== row.item.version)
+              : differing.filter((row) => !(row.failed && banked.get(row.item.key) === row.item.version))
           }),
         { concurrency: 2 }
       ),
