@@ -204,17 +204,15 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
             }
             for (const item of items) seen.add(item.key)
             const differing = yield* differingOf(items)
-            const banked =
-              resumedOp === null || differing.length === 0
-                ? new Map<string, string>()
-                : yield* store.bankedAmong(
-                    resumedOp,
-                    differing.map((row) => row.item.key)
-                  )
             // Banked is not enough to skip an item: the sink must show it done. Sink batches
             // commit without waiting for their WAL flush, and a server crash can take back
-            // one whose items a checkpoint flush then banked on the restarted server. Only
-            // an item the sink holds a recorded error for comes back here and is done.
+            // one whose items a checkpoint flush then banked on the restarted server. Of the
+            // items that come back here, only those with a recorded error can be done.
+            const failed = differing.filter((row) => row.failed).map((row) => row.item.key)
+            const banked =
+              resumedOp === null || failed.length === 0
+                ? new Map<string, string>()
+                : yield* store.bankedAmong(resumedOp, failed)
             return banked.size === 0
               ? differing
               : differing.filter((row) => !(row.failed && banked.get(row.item.key) === row.item.version))
