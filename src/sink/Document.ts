@@ -13,6 +13,7 @@
 import * as path from "node:path"
 import { Either } from "effect"
 import yaml from "js-yaml"
+import { decodeUtf8 } from "../source/Source.js"
 
 export interface Parsed {
   readonly frontmatter: unknown
@@ -75,10 +76,7 @@ export const titleOf = (key: string, frontmatter: unknown, body: string): string
 /** `content`: a string, or UTF-8 bytes (only decoded for a Markdown file: the others' titles are their names). */
 export const parseDocument = (key: string, content: string | Uint8Array): Either.Either<Parsed, string> => {
   if (!isMarkdown(key)) return Either.right({ frontmatter: null, title: titleOf(key, null, "") })
-  const text =
-    typeof content === "string"
-      ? content
-      : Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString("utf8")
+  const text = typeof content === "string" ? content : decodeUtf8(content)
   let frontmatter: unknown = null
   let body = text
   const block = frontmatterBlock.exec(text)

@@ -51,9 +51,12 @@ export interface ReadItem {
   readonly version: string
 }
 
+/** UTF-8 bytes as a string (without copying them first). */
+export const decodeUtf8 = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
+
 /** An item's content as a string. */
-export const textOf = (item: ReadItem): string =>
-  Buffer.from(item.content.buffer, item.content.byteOffset, item.content.byteLength).toString("utf8")
+export const textOf = (item: ReadItem): string => decodeUtf8(item.content)
 
 /** Where an op goes, as recorded in `ops.target` (JSON). */
 export type Target = { readonly [field: string]: string }
