@@ -1,5 +1,5 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Layer, Ref } from "effect"
+import { Either, Effect, Layer, Ref } from "effect"
 import * as Backfills from "../src/db/Backfills.js"
 import { MainDb } from "../src/db/Database.js"
 import * as Migrations from "../src/db/Migrations.js"
@@ -179,5 +179,35 @@ describe("titles (algorithm version 2)", () => {
     expect(titleOf("notes.txt", null, "# heading\n")).toBe("notes")
     expect(titleOf("a.md", { title: true }, "# heading\n")).toBe("true")
     expect(titleOf("a.md", { title: ["list"] }, "# heading\n")).toBe("heading")
+  })
+})
+
+describe("parsing UTF-8 bytes", () => {
+  // The sink parses bytes, decoding only what it reads; the backfill parses stored strings.
+  const texts = [
+    "---\ntitle: A\n---\nbody\n",
+    "---\r\ntitle: CRLF\r\n---\r\n# Heading\r\n",
+    "---\ntags: [x]\n...\n\n# Dots close it\n",
+    "---\n---\nnot: closed here\n---\n# After\n",
+    "---\n\n---\n# Empty block\n",
+    "---\ntitle: no newline at the end\n---",
+    "---\ntitle: 'unclosed'\n",
+    "---\ntitle: [broken\n---\n",
+    "---not a block\n# Heading\n",
+    "no frontmatter\n\n```\n# in code\n```\n\nSetext é\n===\n",
+    "---\ntitle: ''\n---\n" + "line\n".repeat(2000) + "## Far down ✓ ##\n",
+    "---\nnote: –—ü\n---x\n---  \n# Ünïcode\r\n",
+    ""
+  ]
+  it("gives what parsing the decoded string gives", () => {
+    for (const text of texts) {
+      const encoded = Buffer.from(`padding${text}padding`)
+      // A view into a larger buffer, as a source's reads are.
+      const bytes = encoded.subarray(7, encoded.length - 7)
+      for (const key of ["n.md", "n.txt"]) expect(parseDocument(key, bytes)).toEqual(parseDocument(key, text))
+    }
+    expect(parseDocument("n.md", Buffer.from(texts[10]!))).toEqual(
+      Either.right({ frontmatter: { title: "" }, title: "Far down ✓" })
+    )
   })
 })

@@ -30,11 +30,11 @@ const fence = /^ {0,3}(`{3,}|~{3,})/
 /** Lines that cannot be the text of a setext heading. */
 const notParagraph = /^ {0,3}(?:[-*+>]|\d+[.)]|#|`{3}|~{3})|^(?: {4}|\t)/
 
-/** The first heading of a Markdown body, outside fenced code blocks. */
-const firstHeading = (body: string): string | undefined => {
+/** The first heading among a Markdown body's lines, outside fenced code blocks. */
+const firstHeading = (lines: Iterable<string>): string | undefined => {
   let openFence: string | null = null
   let previous: string | null = null
-  for (const line of body.split(/\r?\n/)) {
+  for (const line of lines) {
     if (openFence !== null) {
       const closing = fence.exec(line)
       if (closing !== null && closing[1]![0] === openFence[0] && closing[1]!.length >= openFence.length) {
@@ -56,40 +56,114 @@ const firstHeading = (body: string): string | undefined => {
   return undefined
 }
 
-/** The title of a document whose frontmatter and body (content after the frontmatter) are given. */
-export const titleOf = (key: string, frontmatter: unknown, body: string): string => {
-  const fromFrontmatter =
+const newline = 0x0a
+const carriageReturn = 0x0d
+
+/**
+ * The lines of UTF-8 bytes from `start` (split at \n, a \r before it dropped, as
+ * `split(/\r?\n/)` does), each decoded when it is reached: a heading near the top
+ * is found without decoding the rest. A \n byte is never inside a character.
+ */
+function* linesOf(bytes: Uint8Array, start: number): Generator<string> {
+  let at = start
+  for (;;) {
+    const end = bytes.indexOf(newline, at)
+    const lineEnd = end === -1 ? bytes.length : end
+    yield decodeUtf8(bytes.subarray(at, lineEnd > at && bytes[lineEnd - 1] === carriageReturn ? lineEnd - 1 : lineEnd))
+    if (end === -1) return
+    at = end + 1
+  }
+}
+
+const startsWithAt = (bytes: Uint8Array, at: number, ascii: string) => {
+  for (let i = 0; i < ascii.length; i++) if (bytes[at + i] !== ascii.charCodeAt(i)) return false
+  return true
+}
+
+/** A Markdown text cut at its frontmatter: the block (null if none), whether --- opened one, the body's lines. */
+interface Split {
+  readonly block: string | null
+  readonly opened: boolean
+  readonly bodyLines: () => Iterable<string>
+}
+
+const lineBreak = /\r?\n/
+const opening = /^---\r?\n/
+
+const splitText = (text: string): Split => {
+  const match = frontmatterBlock.exec(text)
+  return match === null
+    ? { block: null, opened: opening.test(text), bodyLines: () => text.split(lineBreak) }
+    : { block: match[1]!, opened: true, bodyLines: () => text.slice(match[0].length).split(lineBreak) }
+}
+
+/**
+ * The same cut of UTF-8 bytes, decoding only up to each line that could close
+ * the block, and the body's lines one at a time as they are read.
+ */
+const splitBytes = (bytes: Uint8Array): Split => {
+  const opened = opening.test(decodeUtf8(bytes.subarray(0, 5)))
+  if (opened) {
+    for (let end = bytes.indexOf(newline); end !== -1; end = bytes.indexOf(newline, end + 1)) {
+      const line = end + 1
+      if (!startsWithAt(bytes, line, "---") && !startsWithAt(bytes, line, "...")) continue
+      const lineEnd = bytes.indexOf(newline, line)
+      const match = frontmatterBlock.exec(decodeUtf8(bytes.subarray(0, lineEnd === -1 ? bytes.length : lineEnd + 1)))
+      if (match !== null) {
+        const bodyStart = Buffer.byteLength(match[0])
+        return { block: match[1]!, opened, bodyLines: () => linesOf(bytes, bodyStart) }
+      }
+    }
+  }
+  return { block: null, opened, bodyLines: () => linesOf(bytes, 0) }
+}
+
+/** A string frontmatter `title`, number or boolean, if it has one. */
+const frontmatterTitle = (frontmatter: unknown): string | undefined => {
+  const title =
     typeof frontmatter === "object" && frontmatter !== null && "title" in frontmatter
       ? (frontmatter as { title: unknown }).title
       : undefined
-  if (
-    (typeof fromFrontmatter === "string" ||
-      typeof fromFrontmatter === "number" ||
-      typeof fromFrontmatter === "boolean") &&
-    String(fromFrontmatter).trim() !== ""
-  ) {
-    return String(fromFrontmatter).trim()
-  }
-  return (isMarkdown(key) ? firstHeading(body) : undefined) ?? path.posix.basename(key).replace(/\.[^.]+$/, "")
+  return (typeof title === "string" || typeof title === "number" || typeof title === "boolean") &&
+    String(title).trim() !== ""
+    ? String(title).trim()
+    : undefined
 }
 
-/** `content`: a string, or UTF-8 bytes (only decoded for a Markdown file: the others' titles are their names). */
-export const parseDocument = (key: string, content: string | Uint8Array): Either.Either<Parsed, string> => {
-  if (!isMarkdown(key)) return Either.right({ frontmatter: null, title: titleOf(key, null, "") })
-  const text = typeof content === "string" ? content : decodeUtf8(content)
-  let frontmatter: unknown = null
-  let body = text
-  const block = frontmatterBlock.exec(text)
-  if (block !== null) {
-    try {
-      // The core schema: dates stay strings, nothing but plain data is constructed.
-      frontmatter = yaml.load(block[1]!, { schema: yaml.CORE_SCHEMA }) ?? null
-    } catch (error) {
-      return Either.left(`broken frontmatter: ${(error as Error).message.split("\n")[0]}`)
-    }
-    body = text.slice(block[0].length)
-  } else if (/^---\r?\n/.test(text)) {
-    return Either.left("broken frontmatter: the block opened by --- is never closed")
+/** The title of a document whose frontmatter and body's lines are given (the lines only read if needed). */
+const titleFrom = (key: string, frontmatter: unknown, bodyLines: () => Iterable<string>): string =>
+  frontmatterTitle(frontmatter) ??
+  (isMarkdown(key) ? firstHeading(bodyLines()) : undefined) ??
+  path.posix.basename(key).replace(/\.[^.]+$/, "")
+
+/** The title of a document whose frontmatter and body (content after the frontmatter) are given. */
+export const titleOf = (key: string, frontmatter: unknown, body: string): string =>
+  titleFrom(key, frontmatter, () => body.split(lineBreak))
+
+const loadFrontmatter = (block: string): Either.Either<unknown, string> => {
+  try {
+    // The core schema: dates stay strings, nothing but plain data is constructed.
+    return Either.right(yaml.load(block, { schema: yaml.CORE_SCHEMA }) ?? null)
+  } catch (error) {
+    return Either.left(`broken frontmatter: ${(error as Error).message.split("\n")[0]}`)
   }
-  return Either.right({ frontmatter, title: titleOf(key, frontmatter, body) })
+}
+
+/**
+ * `content`: a string, or UTF-8 bytes. Of bytes, only what the title and
+ * frontmatter need is decoded (nothing for a file that is not Markdown: its
+ * title is its name).
+ */
+export const parseDocument = (key: string, content: string | Uint8Array): Either.Either<Parsed, string> => {
+  if (!isMarkdown(key)) return Either.right({ frontmatter: null, title: titleFrom(key, null, () => []) })
+  const split = typeof content === "string" ? splitText(content) : splitBytes(content)
+  if (split.block === null) {
+    return split.opened
+      ? Either.left("broken frontmatter: the block opened by --- is never closed")
+      : Either.right({ frontmatter: null, title: titleFrom(key, null, split.bodyLines) })
+  }
+  return Either.map(loadFrontmatter(split.block), (frontmatter) => ({
+    frontmatter,
+    title: titleFrom(key, frontmatter, split.bodyLines)
+  }))
 }
