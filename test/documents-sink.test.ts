@@ -27,7 +27,7 @@ const item = (key: string, content: string, mtime: Date | null): ReadItem => ({
 })
 
 // Every kind of value the encoder handles: escapes a text COPY would need, multi-byte
-// characters, frontmatter of every type, a NULL mtime (git), dates on both sides of 2000.
+// characters, frontmatter of every type, a NULL mtime (git), dates on both sides of 2000 and 1970.
 const items: ReadonlyArray<ReadItem> = [
   item(
     "notes/tab\tand\\backslash.md",
@@ -37,6 +37,8 @@ const items: ReadonlyArray<ReadItem> = [
   item("日本語/ノート.md", "# 見出し\n\n本文 🌊 with emoji\n", new Date(Date.UTC(1999, 11, 31, 23, 59, 59, 1))),
   item("plain.txt", "no frontmatter, no heading\n", null),
   item("empty.md", "", new Date(Date.UTC(1969, 6, 20, 20, 17, 40))),
+  // 8-byte fields past 32 bits: a size the source reports beyond 4 GiB, a date centuries ahead.
+  { ...item("huge.txt", "cut short\n", new Date(Date.UTC(2262, 3, 11, 23, 47, 16, 854))), size: 2 ** 40 + 12_345 },
   // Two bytes per character: the encoder's size estimate falls short by megabytes, and
   // the rows run on into further buffers (sent as further CopyData messages).
   ...Array.from({ length: 400 }, (_, i) =>

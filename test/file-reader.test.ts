@@ -33,7 +33,7 @@ describe("file reader (worker thread)", () => {
       expect(answers[0]).toMatchObject({ hash: Folder.sha256("# A\n"), size: 4 })
       expect(answers[1]).toMatchObject({ hash: Folder.sha256("Grüße 🌊\n"), size: Buffer.byteLength("Grüße 🌊\n") })
       const mtime = fs.statSync(path.join(root, "a.md"), { bigint: true }).mtimeNs / 1000n
-      expect(answers[0]).toMatchObject({ mtimeMicros: String(mtime) })
+      expect(answers[0]).toMatchObject({ mtimeMicros: Number(mtime) })
       expect(answers.slice(3)).toEqual([
         { problem: "tooLarge", size: 2000 },
         { problem: "binary" },
@@ -42,6 +42,23 @@ describe("file reader (worker thread)", () => {
         { problem: "notFile" },
         expect.objectContaining({ problem: "errno", code: "ENOENT" })
       ])
+    })
+  )
+
+  it.scoped("keeps every file's bytes when a batch outgrows the one before", () =>
+    Effect.gen(function* () {
+      const contents = Array.from({ length: 6 }, (_, i) => `${i}`.repeat(3000 + i * 1000))
+      const root = Folder.makeFolder(Object.fromEntries(contents.map((content, i) => [`f${i}.md`, content])))
+      const reader = yield* FileReader.make
+      // A small batch first: the next starts from its size and has to grow, more than once.
+      for (const keys of [["f0.md"], contents.map((_, i) => `f${i}.md`)]) {
+        const { answers, bytes } = yield* reader.read(root, keys, 1_000_000)
+        const texts = answers.map((answer) =>
+          "problem" in answer ? answer.problem : bytes.toString("utf8", answer.at, answer.at + answer.size)
+        )
+        expect(texts).toEqual(keys.map((key) => contents[Number(key.slice(1, -3))]))
+        expect(answers.map((answer) => "hash" in answer && answer.hash)).toEqual(texts.map(Folder.sha256))
+      }
     })
   )
 

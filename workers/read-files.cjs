@@ -1,16 +1,43 @@
 // The folder source's file reads, on a thread of their own (see src/source/FileReader.ts).
 // A request names files under a root; the answer has, per file, either where its
-// bytes are in one shared buffer (handed over, not copied) with its size, mtime and
-// sha256, or why it cannot be imported. Plain CommonJS on purpose: it runs as it is
-// from the sources, from tsc's output and beside the bundled CLI.
+// bytes are in one buffer (handed over, not copied) with its size, mtime and sha256,
+// or why it cannot be imported. Plain CommonJS on purpose: it runs as it is from
+// the sources, from tsc's output and beside the bundled CLI.
 "use strict"
 const fs = require("node:fs")
 const path = require("node:path")
-const { createHash } = require("node:crypto")
+const crypto = require("node:crypto")
 const { isUtf8 } = require("node:buffer")
 const { parentPort } = require("node:worker_threads")
 
-const readOne = (root, key, maxBytes) => {
+// One call, no Hash object per file (Node >= 20.12).
+const sha256 =
+  typeof crypto.hash === "function"
+    ? (bytes) => crypto.hash("sha256", bytes, "hex")
+    : (bytes) => crypto.createHash("sha256").update(bytes).digest("hex")
+
+/**
+ * A batch's bytes, read straight into one buffer that grows when a file does
+ * not fit. It starts a quarter larger than the previous batch: a folder's
+ * batches are alike, so it rarely grows.
+ */
+class BatchBytes {
+  constructor(capacity) {
+    this.bytes = new Uint8Array(new ArrayBuffer(Math.max(capacity, 4096)))
+    this.used = 0
+  }
+
+  /** Room for `size` more bytes at `this.used`. */
+  reserve(size) {
+    if (this.used + size <= this.bytes.length) return
+    const grown = new Uint8Array(new ArrayBuffer(Math.max(this.bytes.length * 2, this.used + size)))
+    grown.set(this.bytes.subarray(0, this.used))
+    this.bytes = grown
+  }
+}
+
+/** Reads the file at `key` into `batch` (keeping its bytes only if they are text), or says why it cannot. */
+const readOne = (root, key, maxBytes, batch) => {
   let fd
   try {
     // Never through a symlink: a file swapped for a link since the plan is refused.
@@ -22,22 +49,21 @@ const readOne = (root, key, maxBytes) => {
     const stat = fs.fstatSync(fd, { bigint: true })
     if (!stat.isFile()) return { problem: "notFile" }
     if (stat.size > BigInt(maxBytes)) return { problem: "tooLarge", size: Number(stat.size) }
-    const bytes = Buffer.allocUnsafe(Number(stat.size))
+    const size = Number(stat.size)
+    batch.reserve(size)
+    const at = batch.used
     let filled = 0
-    while (filled < bytes.length) {
-      const n = fs.readSync(fd, bytes, filled, bytes.length - filled, filled)
+    while (filled < size) {
+      const n = fs.readSync(fd, batch.bytes, at + filled, size - filled, filled)
       if (n === 0) break
       filled += n
     }
-    const content = bytes.subarray(0, filled)
+    const content = batch.bytes.subarray(at, at + filled)
     if (content.includes(0)) return { problem: "binary" }
     if (!isUtf8(content)) return { problem: "notUtf8" }
-    return {
-      content,
-      size: filled,
-      mtimeMicros: String(stat.mtimeNs / 1000n),
-      hash: createHash("sha256").update(content).digest("hex")
-    }
+    batch.used += filled
+    // Exact as a number until the year 2255.
+    return { at, size: filled, mtimeMicros: Number(stat.mtimeNs / 1000n), hash: sha256(content) }
   } catch (error) {
     return { problem: "errno", code: error.code, message: error.message }
   } finally {
@@ -45,18 +71,12 @@ const readOne = (root, key, maxBytes) => {
   }
 }
 
+let lastBatchBytes = 0
+
 parentPort.on("message", ({ id, root, keys, maxBytes }) => {
-  const results = keys.map((key) => readOne(root, key, maxBytes))
-  const total = results.reduce((sum, r) => sum + (r.content === undefined ? 0 : r.content.length), 0)
-  // A buffer of its own (never a slice of Node's shared pool), so it can be handed over.
-  const bytes = new Uint8Array(new ArrayBuffer(total))
-  let at = 0
-  const answers = results.map((r) => {
-    if (r.content === undefined) return r
-    bytes.set(r.content, at)
-    const answer = { at, size: r.size, mtimeMicros: r.mtimeMicros, hash: r.hash }
-    at += r.size
-    return answer
-  })
+  const batch = new BatchBytes(lastBatchBytes * 1.25)
+  const answers = keys.map((key) => readOne(root, key, maxBytes, batch))
+  lastBatchBytes = batch.used
+  const bytes = batch.bytes.subarray(0, batch.used)
   parentPort.postMessage({ id, answers, bytes }, [bytes.buffer])
 })

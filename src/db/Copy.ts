@@ -14,7 +14,7 @@ import { Effect, Option } from "effect"
 import type { Connection as PgConnection, PoolClient } from "pg"
 
 /** Microseconds from the Unix epoch to PostgreSQL's (2000-01-01). */
-const postgresEpochMicros = 946_684_800_000_000n
+const postgresEpochMicros = 946_684_800_000_000
 /** Buffers added when the first one is full: one CopyData message each. */
 const spillBytes = 1024 * 1024
 
@@ -66,16 +66,21 @@ export class BinaryRows {
 
   int8(value: number | null) {
     if (value === null) return this.null_()
-    this.room(12)
-    this.at = this.buffer.writeInt32BE(8, this.at)
-    this.at = this.buffer.writeBigInt64BE(BigInt(value), this.at)
+    this.int64(value)
   }
 
   timestamptz(value: Date | null) {
     if (value === null) return this.null_()
+    this.int64(value.getTime() * 1000 - postgresEpochMicros)
+  }
+
+  /** An 8-byte integer field, from a safe integer (as two halves: a BigInt per value is garbage). */
+  private int64(value: number) {
     this.room(12)
+    const high = Math.floor(value / 2 ** 32)
     this.at = this.buffer.writeInt32BE(8, this.at)
-    this.at = this.buffer.writeBigInt64BE(BigInt(value.getTime()) * 1000n - postgresEpochMicros, this.at)
+    this.at = this.buffer.writeInt32BE(high, this.at)
+    this.at = this.buffer.writeUInt32BE(value - high * 2 ** 32, this.at)
   }
 
   /** UTF-8 bytes as `text` (their validity is the caller's to check: the server checks again). */

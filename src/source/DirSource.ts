@@ -33,7 +33,7 @@ export const defaultDirOptions: DirOptions = {
 }
 
 /** Covers filesystems whose mtime ticks are coarse (2 s on FAT). */
-const racyWindowMicros = 2_000_000n
+const racyWindowMicros = 2_000_000
 
 const errorText = (cause: { readonly code?: string | undefined; readonly message?: string }) =>
   cause.code === "EACCES" || cause.code === "EPERM"
@@ -119,7 +119,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
     item: PlannedItem,
     answer: FileReader.FileAnswer,
     bytes: Buffer,
-    readAtMicros: bigint
+    readAtMicros: number
   ): ReadItem | ItemProblem => {
     const problem = (reason: string) => new ItemProblem({ key: item.key, reason })
     if ("problem" in answer) {
@@ -138,23 +138,23 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
           return problem(errorText(answer))
       }
     }
-    const mtimeMicros = BigInt(answer.mtimeMicros)
-    const version = `${answer.size}:${mtimeMicros}`
+    const version = `${answer.size}:${answer.mtimeMicros}`
     return {
       key: item.key,
       content: bytes.subarray(answer.at, answer.at + answer.size),
       size: answer.size,
-      mtime: new Date(Number(mtimeMicros / 1000n)),
+      // Truncated toward zero, as the version's microseconds are.
+      mtime: new Date(Math.trunc(answer.mtimeMicros / 1000)),
       contentHash: answer.hash,
       // The batch was asked for before any file was read: an early `readAt` marks more, never fewer.
-      version: mtimeMicros + racyWindowMicros > readAtMicros ? `${version}:racy` : version
+      version: answer.mtimeMicros + racyWindowMicros > readAtMicros ? `${version}:racy` : version
     }
   }
 
   const read = (items: ReadonlyArray<PlannedItem>) =>
     Effect.gen(function* () {
       const files = yield* reader
-      const readAtMicros = BigInt(yield* Clock.currentTimeMillis) * 1000n
+      const readAtMicros = (yield* Clock.currentTimeMillis) * 1000
       const batch = yield* files.read(
         absoluteRoot,
         items.map((item) => item.key),

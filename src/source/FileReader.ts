@@ -12,7 +12,7 @@ import { Data, Effect, type Scope } from "effect"
 import { packageRoot } from "../packageRoot.js"
 
 export type FileAnswer =
-  | { readonly at: number; readonly size: number; readonly mtimeMicros: string; readonly hash: string }
+  | { readonly at: number; readonly size: number; readonly mtimeMicros: number; readonly hash: string }
   | { readonly problem: "symlink" | "notFile" | "binary" | "notUtf8" }
   | { readonly problem: "tooLarge"; readonly size: number }
   | { readonly problem: "errno"; readonly code?: string; readonly message: string }
