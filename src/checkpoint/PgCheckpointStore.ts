@@ -13,21 +13,7 @@
 import { Effect, Layer } from "effect"
 import { DirectDb, outsideTransaction } from "../db/Database.js"
 import { inBatches } from "../util/batches.js"
-import { type BankedItem, CheckpointStore, maxRowsPerStatement } from "./CheckpointStore.js"
-
-/** A lone UTF-16 surrogate (the driver sends one as U+FFFD; in JSON it is an escape the server refuses). */
-const loneSurrogate = /\p{Cs}/gu
-
-/**
- * The items as one JSON parameter: serialised natively, where a text array is
- * escaped element by element (that cost ~0.7 KB of garbage per banked item).
- */
-const asJson = (items: ReadonlyArray<BankedItem>) => {
-  const json = JSON.stringify(items, ["key", "version"])
-  return json.includes("\\ud")
-    ? JSON.stringify(items.map(({ key, version }) => ({ key: key.replace(loneSurrogate, "\ufffd"), version })))
-    : json
-}
+import { CheckpointStore, maxRowsPerStatement } from "./CheckpointStore.js"
 
 export const layer = Layer.effect(
   CheckpointStore,
@@ -37,22 +23,24 @@ export const layer = Layer.effect(
         outsideTransaction(
           Effect.forEach(
             inBatches(items, maxRowsPerStatement),
-            (chunk) => sql`
-                WITH input AS MATERIALIZED (
-                       SELECT key, version FROM json_to_recordset(${asJson(chunk)}::json) AS t(key text, version text)),
+            (chunk) => {
+              const keys = chunk.map((i) => i.key)
+              return sql`
+                WITH input AS (
+                       SELECT k, v FROM unnest(${keys}::text[], ${chunk.map((i) => i.version)}::text[]) AS t(k, v)),
                      rebanked AS (
-                       UPDATE tidemark.op_items AS o SET version = input.version, banked_at = now()
+                       UPDATE tidemark.op_items AS o SET version = input.v, banked_at = now()
                          FROM input
-                        WHERE o.op_id = ${opId} AND o.key = ANY(ARRAY(SELECT key FROM input)) AND o.key = input.key
+                        WHERE o.op_id = ${opId} AND o.key = ANY(${keys}::text[]) AND o.key = input.k
                        RETURNING o.key),
                      added AS (
                        INSERT INTO tidemark.op_items (op_id, key, version)
-                       SELECT ${opId}, key, version FROM input
-                        WHERE NOT EXISTS (SELECT FROM rebanked WHERE rebanked.key = input.key)
+                       SELECT ${opId}, k, v FROM input WHERE NOT EXISTS (SELECT FROM rebanked WHERE rebanked.key = input.k)
                        RETURNING 1)
                 UPDATE tidemark.ops
                    SET banked = banked + (SELECT count(*) FROM added), updated_at = now()
-                 WHERE id = ${opId}`,
+                 WHERE id = ${opId}`
+            },
             { discard: true }
           )
         ),
