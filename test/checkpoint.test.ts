@@ -193,6 +193,23 @@ layer(TestDatabase.layer("checkpoint"), { excludeTestServices: true })("PostgreS
     }).pipe(Effect.provide(pgStore))
   )
 
+  it.effect("banks any key: quotes, backslashes, newlines, other scripts, a lone surrogate", () =>
+    Effect.gen(function* () {
+      const store = yield* CheckpointStore
+      const opId = yield* newOp
+      const keys = ['a "quoted", {braced} key.md', "back\\slash\\ud800.md", "new\nline.md", "日本語/ノート.md", "lone-\ud800.md"]
+      yield* store.append(
+        opId,
+        keys.map((key, i) => ({ key, version: `v${i}` }))
+      )
+      // A lone surrogate is sent as U+FFFD, as the driver sends it in any other parameter.
+      const stored = [...keys.slice(0, 4), "lone-\ufffd.md"]
+      const found = yield* store.bankedAmong(opId, stored)
+      expect(Object.fromEntries(found)).toEqual(Object.fromEntries(stored.map((key, i) => [key, `v${i}`])))
+      expect(yield* bankedColumn(opId)).toBe(5)
+    }).pipe(Effect.provide(pgStore))
+  )
+
   it.effect("a checkpoint write inside a MainDb transaction that rolls back still lands", () =>
     Effect.gen(function* () {
       const store = yield* CheckpointStore
