@@ -14,6 +14,7 @@ import * as path from "node:path"
 import { Either } from "effect"
 import yaml from "js-yaml"
 import { decodeUtf8 } from "../source/Source.js"
+import { loadSimpleFrontmatter } from "./simpleFrontmatter.js"
 
 export interface Parsed {
   readonly frontmatter: unknown
@@ -141,6 +142,8 @@ export const titleOf = (key: string, frontmatter: unknown, body: string): string
   titleFrom(key, frontmatter, () => body.split(lineBreak))
 
 const loadFrontmatter = (block: string): Either.Either<unknown, string> => {
+  const simple = loadSimpleFrontmatter(block)
+  if (simple !== undefined) return Either.right(simple)
   try {
     // The core schema: dates stay strings, nothing but plain data is constructed.
     return Either.right(yaml.load(block, { schema: yaml.CORE_SCHEMA }) ?? null)
