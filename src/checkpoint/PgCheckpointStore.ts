@@ -23,15 +23,13 @@ export const layer = Layer.effect(
         outsideTransaction(
           Effect.forEach(
             inBatches(items, maxRowsPerStatement),
-            (chunk) => {
-              const keys = chunk.map((i) => i.key)
-              return sql`
-                WITH input AS (
-                       SELECT k, v FROM unnest(${keys}::text[], ${chunk.map((i) => i.version)}::text[]) AS t(k, v)),
+            (chunk) => sql`
+                WITH input AS MATERIALIZED (
+                       SELECT k, v FROM unnest(${chunk.map((i) => i.key)}::text[], ${chunk.map((i) => i.version)}::text[]) AS t(k, v)),
                      rebanked AS (
                        UPDATE tidemark.op_items AS o SET version = input.v, banked_at = now()
                          FROM input
-                        WHERE o.op_id = ${opId} AND o.key = ANY(${keys}::text[]) AND o.key = input.k
+                        WHERE o.op_id = ${opId} AND o.key = ANY(ARRAY(SELECT k FROM input)) AND o.key = input.k
                        RETURNING o.key),
                      added AS (
                        INSERT INTO tidemark.op_items (op_id, key, version)
@@ -39,8 +37,7 @@ export const layer = Layer.effect(
                        RETURNING 1)
                 UPDATE tidemark.ops
                    SET banked = banked + (SELECT count(*) FROM added), updated_at = now()
-                 WHERE id = ${opId}`
-            },
+                 WHERE id = ${opId}`,
             { discard: true }
           )
         ),
