@@ -103,7 +103,7 @@ const splitText = (text: string): Split => {
  * the block, and the body's lines one at a time as they are read.
  */
 const splitBytes = (bytes: Uint8Array): Split => {
-  const opened = opening.test(decodeUtf8(bytes.subarray(0, 5)))
+  const opened = startsWithAt(bytes, 0, "---\n") || startsWithAt(bytes, 0, "---\r\n")
   if (opened) {
     for (let end = bytes.indexOf(newline); end !== -1; end = bytes.indexOf(newline, end + 1)) {
       const line = end + 1
