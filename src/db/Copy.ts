@@ -17,26 +17,33 @@ import type { Connection as PgConnection, PoolClient } from "pg"
 const postgresEpochMicros = 946_684_800_000_000
 /** Buffers added when the first one is full: one CopyData message each. */
 const spillBytes = 1024 * 1024
+/**
+ * Each buffer starts with room for its CopyData message header (type byte,
+ * length), so that it goes to the socket as it is: the driver's
+ * `sendCopyFromChunk` would copy it into a new buffer first.
+ */
+const messageHeader = 5
+const copyDataType = 0x64 // 'd'
 
 /** Rows in PostgreSQL's binary COPY format, for the column types tidemark writes. */
 export class BinaryRows {
   private readonly chunks: Array<Buffer> = []
   private buffer: Buffer
-  private at = 0
+  private at = messageHeader
 
   /** `expectedBytes`: about what the rows will take (header and trailer are added here); allocated up front. */
   constructor(expectedBytes: number) {
-    this.buffer = Buffer.allocUnsafe(Math.max(expectedBytes + 21, 64))
-    this.buffer.write("PGCOPY\n\xff\r\n\0", 0, "latin1")
-    this.buffer.fill(0, 11, 19) // flags, header extension length
-    this.at = 19
+    this.buffer = Buffer.allocUnsafe(Math.max(messageHeader + expectedBytes + 21, 64))
+    this.at += this.buffer.write("PGCOPY\n\xff\r\n\0", this.at, "latin1")
+    this.buffer.fill(0, this.at, this.at + 8) // flags, header extension length
+    this.at += 8
   }
 
   private room(bytes: number) {
     if (this.at + bytes <= this.buffer.length) return
     this.chunks.push(this.buffer.subarray(0, this.at))
-    this.buffer = Buffer.allocUnsafe(Math.max(spillBytes, bytes))
-    this.at = 0
+    this.buffer = Buffer.allocUnsafe(messageHeader + Math.max(spillBytes, bytes))
+    this.at = messageHeader
   }
 
   /** Room for a string's UTF-8 bytes after a `prefix`: its exact length is only measured near the end of the buffer. */
@@ -101,11 +108,15 @@ export class BinaryRows {
     this.at += 5 + length
   }
 
-  /** The encoded stream, trailer included; the rows cannot be added to afterwards. */
+  /** The encoded stream, trailer included, as CopyData messages; the rows cannot be added to afterwards. */
   finish(): ReadonlyArray<Buffer> {
     this.room(2)
     this.at = this.buffer.writeInt16BE(-1, this.at)
     this.chunks.push(this.buffer.subarray(0, this.at))
+    for (const message of this.chunks) {
+      message[0] = copyDataType
+      message.writeInt32BE(message.length - 1, 1)
+    }
     return this.chunks
   }
 }
@@ -130,8 +141,10 @@ class CopyFromStdin {
     connection.query(this.text)
   }
 
-  handleCopyInResponse(connection: PgConnection & { sendCopyFromChunk(chunk: Buffer): void; endCopyFrom(): void }) {
-    for (const chunk of this.payload) connection.sendCopyFromChunk(chunk)
+  // Straight to the socket, as pg-copy-streams writes its messages; a broken connection
+  // ends in handleError.
+  handleCopyInResponse(connection: PgConnection & { readonly stream: NodeJS.WritableStream; endCopyFrom(): void }) {
+    for (const message of this.payload) connection.stream.write(message)
     connection.endCopyFrom()
   }
 
