@@ -42,7 +42,7 @@ const errorText = (cause: { readonly code?: string | undefined; readonly message
       ? "deleted while syncing"
       : (cause.message ?? String(cause))
 
-const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
+const versionOf = (size: number, mtimeMicros: number) => `${size}:${mtimeMicros}`
 
 /** The version of a file that could not be looked up: equal to none stored, so the file is read and the read says why. */
 const unknownVersion = "unknown"
@@ -51,7 +51,8 @@ const unknownVersion = "unknown"
 const lookUpVersion = (root: string, key: string) => {
   try {
     const stat = fs.lstatSync(path.join(root, key), { bigint: true })
-    return versionOf(stat.size, stat.mtimeNs)
+    // Microseconds truncated toward zero, as the reading thread counts them.
+    return versionOf(Number(stat.size), Number(stat.mtimeNs / 1000n))
   } catch {
     return unknownVersion
   }
@@ -62,13 +63,16 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
   const scope = yield* Effect.scope
   // A sync with nothing to read (no change) never starts the reading thread.
   const reader = yield* Effect.cached(Scope.extend(FileReader.make, scope))
+  const unavailable = (failure: FileReader.FileReaderFailed) =>
+    new SourceUnavailable({ root: absoluteRoot, reason: failure.reason })
   const included = matcher(options.include)
   const excluded = matcher(options.exclude)
   const unlisted: Array<string> = []
 
   /**
-   * A file the walk found; its version is looked up when first asked for. The
-   * root is the source's, not a field: a sync holds one of these per file.
+   * A file the walk found; its version is looked up when first asked for,
+   * unless a batch lookup got it first. The root is the source's, not a field:
+   * a sync holds one of these per file.
    */
   class ListedFile implements PlannedItem {
     private looked: string | undefined
@@ -78,7 +82,27 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
       this.looked ??= lookUpVersion(absoluteRoot, this.key)
       return this.looked
     }
+
+    get needsLookUp() {
+      return this.looked === undefined
+    }
+
+    settle(stat: FileReader.FileStat | null) {
+      this.looked = stat === null ? unknownVersion : versionOf(stat.size, stat.mtimeMicros)
+    }
   }
+
+  const lookUpVersions = (items: ReadonlyArray<PlannedItem>) =>
+    Effect.gen(function* () {
+      const unsettled = items.filter((item): item is ListedFile => item instanceof ListedFile && item.needsLookUp)
+      if (unsettled.length === 0) return
+      const files = yield* reader
+      const stats = yield* files.stat(
+        absoluteRoot,
+        unsettled.map((item) => item.key)
+      )
+      unsettled.forEach((item, i) => item.settle(stats[i]!))
+    }).pipe(Effect.catchTag("FileReaderFailed", (failure) => Effect.fail(unavailable(failure))))
 
   // Synchronous file system calls: each is a few microseconds, where the promise
   // API costs a thread-pool round trip per call (several per file). The walk is a
@@ -138,7 +162,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
           return problem(errorText(answer))
       }
     }
-    const version = `${answer.size}:${answer.mtimeMicros}`
+    const version = versionOf(answer.size, answer.mtimeMicros)
     return {
       key: item.key,
       content: bytes.subarray(answer.at, answer.at + answer.size),
@@ -161,11 +185,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
         options.maxBytes
       )
       return items.map((item, i) => readItem(item, batch.answers[i]!, batch.bytes, readAtMicros))
-    }).pipe(
-      Effect.catchTag("FileReaderFailed", (failure) =>
-        Effect.fail(new SourceUnavailable({ root: absoluteRoot, reason: failure.reason }))
-      )
-    )
+    }).pipe(Effect.catchTag("FileReaderFailed", (failure) => Effect.fail(unavailable(failure))))
 
   return {
     kind: "dir",
@@ -182,7 +202,8 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
           // lists many folders the page cache has dropped is one long synchronous step).
           return Stream.fromIteratorSucceed(walk(absoluteRoot, ""), 256)
         }),
-        unlisted: Effect.sync(() => [...unlisted])
+        unlisted: Effect.sync(() => [...unlisted]),
+        lookUpVersions
       }),
     read,
     watermark: () => ({ kind: "dir" })
