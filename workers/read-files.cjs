@@ -1,7 +1,7 @@
 // The folder source's file reads, on a thread of their own (see src/source/FileReader.ts).
-// A read request names files under a root; the answer has, per file, either where its
+// A request names files under a root; the answer has, per file, either where its
 // bytes are in one buffer (handed over, not copied) with its size, mtime and sha256,
-// or why it cannot be imported. A stat request answers each entry's size and mtime. Plain CommonJS on purpose: it runs as it is from
+// or why it cannot be imported. Plain CommonJS on purpose: it runs as it is from
 // the sources, from tsc's output and beside the bundled CLI.
 "use strict"
 const fs = require("node:fs")
@@ -71,23 +71,9 @@ const readOne = (root, key, maxBytes, batch) => {
   }
 }
 
-/** The size and mtime (µs) of the entry at `key` itself (a symlink is not followed), or null if it cannot be looked up. */
-const statOne = (root, key) => {
-  try {
-    const stat = fs.lstatSync(path.join(root, ...key.split("/")), { bigint: true, throwIfNoEntry: false })
-    return stat === undefined ? null : { size: Number(stat.size), mtimeMicros: Number(stat.mtimeNs / 1000n) }
-  } catch {
-    return null
-  }
-}
-
 let lastBatchBytes = 0
 
-parentPort.on("message", ({ id, kind, root, keys, maxBytes }) => {
-  if (kind === "stat") {
-    parentPort.postMessage({ id, stats: keys.map((key) => statOne(root, key)) })
-    return
-  }
+parentPort.on("message", ({ id, root, keys, maxBytes }) => {
   const batch = new BatchBytes(lastBatchBytes * 1.25)
   const answers = keys.map((key) => readOne(root, key, maxBytes, batch))
   lastBatchBytes = batch.used

@@ -43,7 +43,7 @@ const errorText = (cause: { readonly code?: string | undefined; readonly message
       ? "deleted while syncing"
       : (cause.message ?? String(cause))
 
-const versionOf = (size: number, mtimeMicros: number) => `${size}:${mtimeMicros}`
+const versionOf = (size: bigint, mtimeNs: bigint) => `${size}:${mtimeNs / 1000n}`
 
 /** The version of a file that could not be looked up: equal to none stored, so the file is read and the read says why. */
 const unknownVersion = "unknown"
@@ -52,8 +52,7 @@ const unknownVersion = "unknown"
 const lookUpVersion = (root: string, key: string) => {
   try {
     const stat = fs.lstatSync(path.join(root, key), { bigint: true })
-    // Microseconds truncated toward zero, as the reading thread counts them.
-    return versionOf(Number(stat.size), Number(stat.mtimeNs / 1000n))
+    return versionOf(stat.size, stat.mtimeNs)
   } catch {
     return unknownVersion
   }
@@ -64,16 +63,13 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
   const scope = yield* Effect.scope
   // Started when a batch is first read or looked up.
   const reader = yield* Effect.cached(Scope.extend(FileReader.make, scope))
-  const unavailable = (failure: FileReader.FileReaderFailed) =>
-    new SourceUnavailable({ root: absoluteRoot, reason: failure.reason })
   const included = matcher(options.include)
   const excluded = matcher(options.exclude)
   const unlisted: Array<string> = []
 
   /**
-   * A file the walk found; its version is looked up when first asked for,
-   * unless a batch lookup got it first. The root is the source's, not a field:
-   * a sync holds one of these per file.
+   * A file the walk found; its version is looked up when first asked for. The
+   * root is the source's, not a field: a sync holds one of these per file.
    */
   class ListedFile implements PlannedItem {
     private looked: string | undefined
@@ -83,27 +79,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
       this.looked ??= lookUpVersion(absoluteRoot, this.key)
       return this.looked
     }
-
-    get needsLookUp() {
-      return this.looked === undefined
-    }
-
-    settle(stat: FileReader.FileStat | null) {
-      this.looked = stat === null ? unknownVersion : versionOf(stat.size, stat.mtimeMicros)
-    }
   }
-
-  const lookUpVersions = (items: ReadonlyArray<PlannedItem>) =>
-    Effect.gen(function* () {
-      const unsettled = items.filter((item): item is ListedFile => item instanceof ListedFile && item.needsLookUp)
-      if (unsettled.length === 0) return
-      const files = yield* reader
-      const stats = yield* files.stat(
-        absoluteRoot,
-        unsettled.map((item) => item.key)
-      )
-      unsettled.forEach((item, i) => item.settle(stats[i]!))
-    }).pipe(Effect.catchTag("FileReaderFailed", (failure) => Effect.fail(unavailable(failure))))
 
   // Synchronous file system calls: each is a few microseconds, where the promise
   // API costs a thread-pool round trip per call (several per file). The walk is a
@@ -163,7 +139,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
           return problem(errorText(answer))
       }
     }
-    const version = versionOf(answer.size, answer.mtimeMicros)
+    const version = `${answer.size}:${answer.mtimeMicros}`
     return {
       key: item.key,
       content: bytes.subarray(answer.at, answer.at + answer.size),
@@ -186,7 +162,11 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
         options.maxBytes
       )
       return items.map((item, i) => readItem(item, batch.answers[i]!, batch.bytes, readAtMicros))
-    }).pipe(Effect.catchTag("FileReaderFailed", (failure) => Effect.fail(unavailable(failure))))
+    }).pipe(
+      Effect.catchTag("FileReaderFailed", (failure) =>
+        Effect.fail(new SourceUnavailable({ root: absoluteRoot, reason: failure.reason }))
+      )
+    )
 
   return {
     kind: "dir",
@@ -203,8 +183,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
           // lists many folders the page cache has dropped is one long synchronous step).
           return Stream.fromIteratorSucceed(walk(absoluteRoot, ""), 256)
         }),
-        unlisted: Effect.sync(() => [...unlisted]),
-        lookUpVersions
+        unlisted: Effect.sync(() => [...unlisted])
       }),
     read,
     watermark: () => ({ kind: "dir" })

@@ -24,12 +24,6 @@ export interface FileBatch {
   readonly bytes: Buffer
 }
 
-/** An entry's size and mtime in microseconds (truncated toward zero), without following a symlink. */
-export interface FileStat {
-  readonly size: number
-  readonly mtimeMicros: number
-}
-
 export class FileReaderFailed extends Data.TaggedError("FileReaderFailed")<{ readonly reason: string }> {}
 
 export interface FileReader {
@@ -39,20 +33,9 @@ export interface FileReader {
     keys: ReadonlyArray<string>,
     maxBytes: number
   ) => Effect.Effect<FileBatch, FileReaderFailed>
-  /** The size and mtime of each of `keys` (null where it cannot be looked up), one call per entry on the thread. */
-  readonly stat: (
-    root: string,
-    keys: ReadonlyArray<string>
-  ) => Effect.Effect<ReadonlyArray<FileStat | null>, FileReaderFailed>
 }
 
 const script = path.join(packageRoot, "workers", "read-files.cjs")
-
-/** What comes back from the thread for one request, or why none will. */
-type WorkerAnswer =
-  | { readonly answers: ReadonlyArray<FileAnswer>; readonly bytes: Uint8Array }
-  | { readonly stats: ReadonlyArray<FileStat | null> }
-  | { readonly failed: string }
 
 /** A reader with its worker, stopped when the scope closes. */
 export const make: Effect.Effect<FileReader, never, Scope.Scope> = Effect.gen(function* () {
@@ -60,51 +43,31 @@ export const make: Effect.Effect<FileReader, never, Scope.Scope> = Effect.gen(fu
     Effect.sync(() => new Worker(script)),
     (worker) => Effect.promise(() => worker.terminate())
   )
-  const waiting = new Map<number, (message: WorkerAnswer) => void>()
+  const waiting = new Map<number, (answer: Effect.Effect<FileBatch, FileReaderFailed>) => void>()
   let nextId = 0
   let broken: string | null = null
   const failAll = (reason: string) => {
     broken ??= reason
-    for (const resume of waiting.values()) resume({ failed: reason })
+    for (const resume of waiting.values()) resume(Effect.fail(new FileReaderFailed({ reason })))
     waiting.clear()
   }
-  worker.on("message", (message: WorkerAnswer & { readonly id: number }) => {
+  worker.on("message", (message: { id: number; answers: ReadonlyArray<FileAnswer>; bytes: Uint8Array }) => {
     const resume = waiting.get(message.id)
     waiting.delete(message.id)
-    resume?.(message)
+    const bytes = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength)
+    resume?.(Effect.succeed({ answers: message.answers, bytes }))
   })
   worker.on("error", (error) => failAll(`the file reading thread failed: ${error.message}`))
   worker.on("exit", (code) => failAll(`the file reading thread stopped (exit code ${code})`))
 
-  /** Sends `request` and resumes with what `answer` makes of the reply. */
-  const ask = <A>(request: Record<string, unknown>, answer: (message: WorkerAnswer) => A | undefined) =>
-    Effect.async<A, FileReaderFailed>((resume) => {
-      const settle = (message: WorkerAnswer) => {
-        const value = "failed" in message ? undefined : answer(message)
-        resume(
-          value === undefined
-            ? Effect.fail(new FileReaderFailed({ reason: "failed" in message ? message.failed : "unexpected answer" }))
-            : Effect.succeed(value)
-        )
-      }
-      if (broken !== null) return settle({ failed: broken })
-      const id = nextId++
-      waiting.set(id, settle)
-      worker.postMessage({ id, ...request })
-      return Effect.sync(() => waiting.delete(id))
-    })
-
   return {
     read: (root, keys, maxBytes) =>
-      ask({ root, keys, maxBytes }, (message) =>
-        "answers" in message
-          ? {
-              answers: message.answers,
-              bytes: Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength)
-            }
-          : undefined
-      ),
-    stat: (root, keys) =>
-      ask({ kind: "stat", root, keys }, (message) => ("stats" in message ? message.stats : undefined))
+      Effect.async<FileBatch, FileReaderFailed>((resume) => {
+        if (broken !== null) return resume(Effect.fail(new FileReaderFailed({ reason: broken })))
+        const id = nextId++
+        waiting.set(id, resume)
+        worker.postMessage({ id, root, keys, maxBytes })
+        return Effect.sync(() => waiting.delete(id))
+      })
   } satisfies FileReader
 })

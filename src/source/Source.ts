@@ -61,7 +61,7 @@ export const textOf = (item: ReadItem): string => decodeUtf8(item.content)
 /** Where an op goes, as recorded in `ops.target` (JSON). */
 export type Target = { readonly [field: string]: string }
 
-export type Listing = (
+export type Listing =
   | {
       readonly _tag: "Complete"
       /** Items that exist now, and problems met while listing (an unreadable folder, a symlink...). */
@@ -79,14 +79,6 @@ export type Listing = (
       /** Keys removed since the watermark. */
       readonly gone: ReadonlyArray<string>
     }
-) & {
-  /**
-   * For a listing whose items' versions cost a call each (a folder's: one
-   * `lstat`): looks up a batch of them at once, off the main thread. The sync
-   * calls it before it asks for their versions, and only when it needs them.
-   */
-  readonly lookUpVersions?: (items: ReadonlyArray<PlannedItem>) => Effect.Effect<void, SourceUnavailable>
-}
 
 export interface Source {
   readonly kind: "dir" | "git" | "jsonl"

@@ -186,7 +186,7 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
     const differingOf = (items: ReadonlyArray<PlannedItem>) =>
       recordedErrors === null
         ? // Only the items whose stored version differs come back: a no-change sync transfers nothing.
-          Effect.zipRight(listing.lookUpVersions?.(items) ?? Effect.void, sink.differing(sourceId, items))
+          sink.differing(sourceId, items)
         : Effect.succeed(items.map((item): Differing => ({ item, stored: null, failed: recordedErrors.has(item.key) })))
     // Such a listing may never wait on anything: the lease's heartbeat must still run.
     const breathe = yield* eventLoopTurns("50 millis")
