@@ -2,16 +2,15 @@
  * A folder as a source. The plan walks it (never following a symlink, so
  * nothing outside the root is reached), filtered by include/exclude globs;
  * an item's plan version is its size and mtime, so an unchanged file is
- * recognised without being read. It is looked up (one `lstat`) only when
- * needed: a file with nothing stored to compare it with, as in a first import,
- * needs none. The sync has a batch looked up at once on the reading thread
- * (`lookUpVersions`); anything else that asks gets it looked up then. A version is only trusted if the file's
+ * recognised without being read. It is looked up (one `lstat`) only when first
+ * asked for: a file with nothing stored to compare it with, as in a first
+ * import, needs none. A version is only trusted if the file's
  * mtime is at least `racyWindow` older than the moment it was read: a file
  * modified within the same mtime tick could change again without its mtime
  * changing, so such a version is stored marked and the file is read again
  * next time. Folders that cannot be listed are reported, and nothing under
  * them may be deleted. Files are read on a thread of their own (FileReader),
- * started when first needed and stopped with the source's scope.
+ * started at the first read and stopped with the source's scope.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -61,7 +60,7 @@ const lookUpVersion = (root: string, key: string) => {
 export const make = Effect.fn("DirSource.make")(function* (root: string, options: DirOptions = defaultDirOptions) {
   const absoluteRoot = path.resolve(root)
   const scope = yield* Effect.scope
-  // Started when a batch is first read or looked up.
+  // A sync with nothing to read (no change) never starts the reading thread.
   const reader = yield* Effect.cached(Scope.extend(FileReader.make, scope))
   const included = matcher(options.include)
   const excluded = matcher(options.exclude)
