@@ -197,6 +197,11 @@ describe("parsing UTF-8 bytes", () => {
     "no frontmatter\n\n```\n# in code\n```\n\nSetext é\n===\n",
     "---\ntitle: ''\n---\n" + "line\n".repeat(2000) + "## Far down ✓ ##\n",
     "---\nnote: –—ü\n---x\n---  \n# Ünïcode\r\n",
+    "---\r\n\r\n---\r\n# CRLF, empty block\r\n",
+    "---\n\r\n---\n",
+    "---\n---\n",
+    "---\ntitle: x\n--- x\n---\t \n# After a tab\n",
+    "---\ntitle: hrules\n" + "----------\ntext\n".repeat(50),
     ""
   ]
   it("gives what parsing the decoded string gives", () => {

@@ -59,6 +59,8 @@ const firstHeading = (lines: Iterable<string>): string | undefined => {
 
 const newline = 0x0a
 const carriageReturn = 0x0d
+const space = 0x20
+const tab = 0x09
 
 /**
  * The lines of UTF-8 bytes from `start` (split at \n, a \r before it dropped, as
@@ -99,24 +101,38 @@ const splitText = (text: string): Split => {
 }
 
 /**
- * The same cut of UTF-8 bytes, decoding only up to each line that could close
- * the block, and the body's lines one at a time as they are read.
+ * Where the body starts if the line at `at` closes a frontmatter block (`---`
+ * or `...`, then only spaces or tabs), else -1.
+ */
+const closingLineEnd = (bytes: Uint8Array, at: number) => {
+  if (!startsWithAt(bytes, at, "---") && !startsWithAt(bytes, at, "...")) return -1
+  let end = at + 3
+  while (bytes[end] === space || bytes[end] === tab) end++
+  if (end === bytes.length) return end
+  if (bytes[end] === newline) return end + 1
+  return bytes[end] === carriageReturn && bytes[end + 1] === newline ? end + 2 : -1
+}
+
+/**
+ * The same cut of UTF-8 bytes, found on the bytes (the first closing line after
+ * the opening one, as `frontmatterBlock`'s lazy match finds it): only the block
+ * is decoded, and the body's lines one at a time as they are read.
  */
 const splitBytes = (bytes: Uint8Array): Split => {
-  const opened = startsWithAt(bytes, 0, "---\n") || startsWithAt(bytes, 0, "---\r\n")
-  if (opened) {
-    for (let end = bytes.indexOf(newline); end !== -1; end = bytes.indexOf(newline, end + 1)) {
-      const line = end + 1
-      if (!startsWithAt(bytes, line, "---") && !startsWithAt(bytes, line, "...")) continue
-      const lineEnd = bytes.indexOf(newline, line)
-      const match = frontmatterBlock.exec(decodeUtf8(bytes.subarray(0, lineEnd === -1 ? bytes.length : lineEnd + 1)))
-      if (match !== null) {
-        const bodyStart = Buffer.byteLength(match[0])
-        return { block: match[1]!, opened, bodyLines: () => linesOf(bytes, bodyStart) }
+  const blockStart = startsWithAt(bytes, 0, "---\n") ? 4 : startsWithAt(bytes, 0, "---\r\n") ? 5 : 0
+  if (blockStart > 0) {
+    for (let end = bytes.indexOf(newline, blockStart); end !== -1; end = bytes.indexOf(newline, end + 1)) {
+      const bodyStart = closingLineEnd(bytes, end + 1)
+      if (bodyStart === -1) continue
+      const blockEnd = end > blockStart && bytes[end - 1] === carriageReturn ? end - 1 : end
+      return {
+        block: decodeUtf8(bytes.subarray(blockStart, blockEnd)),
+        opened: true,
+        bodyLines: () => linesOf(bytes, bodyStart)
       }
     }
   }
-  return { block: null, opened, bodyLines: () => linesOf(bytes, 0) }
+  return { block: null, opened: blockStart > 0, bodyLines: () => linesOf(bytes, 0) }
 }
 
 /** A string frontmatter `title`, number or boolean, if it has one. */
