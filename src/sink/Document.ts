@@ -21,8 +21,6 @@ export interface Parsed {
   readonly title: string
 }
 
-const frontmatterBlock = /^---\r?\n([\s\S]*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)/
-
 const isMarkdown = (key: string) => /\.(md|markdown|mdx)$/i.test(key)
 
 const atxHeading = /^ {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/
@@ -91,14 +89,6 @@ interface Split {
 }
 
 const lineBreak = /\r?\n/
-const opening = /^---\r?\n/
-
-const splitText = (text: string): Split => {
-  const match = frontmatterBlock.exec(text)
-  return match === null
-    ? { block: null, opened: opening.test(text), bodyLines: () => text.split(lineBreak) }
-    : { block: match[1]!, opened: true, bodyLines: () => text.slice(match[0].length).split(lineBreak) }
-}
 
 /**
  * Where the body starts if the line at `at` closes a frontmatter block (`---`
@@ -114,11 +104,11 @@ const closingLineEnd = (bytes: Uint8Array, at: number) => {
 }
 
 /**
- * The same cut of UTF-8 bytes, found on the bytes (the first closing line after
- * the opening one, as `frontmatterBlock`'s lazy match finds it): only the block
+ * A Markdown text cut at its frontmatter, found on its UTF-8 bytes: a block opens
+ * with a `---` line and ends at the first closing line after it. Only the block
  * is decoded, and the body's lines one at a time as they are read.
  */
-const splitBytes = (bytes: Uint8Array): Split => {
+const cutAtFrontmatter = (bytes: Uint8Array): Split => {
   const blockStart = startsWithAt(bytes, 0, "---\n") ? 4 : startsWithAt(bytes, 0, "---\r\n") ? 5 : 0
   if (blockStart > 0) {
     for (let end = bytes.indexOf(newline, blockStart); end !== -1; end = bytes.indexOf(newline, end + 1)) {
@@ -135,7 +125,7 @@ const splitBytes = (bytes: Uint8Array): Split => {
   return { block: null, opened: blockStart > 0, bodyLines: () => linesOf(bytes, 0) }
 }
 
-/** A string frontmatter `title`, number or boolean, if it has one. */
+/** The frontmatter's `title` (a string, number or boolean), if it has a non-blank one. */
 const frontmatterTitle = (frontmatter: unknown): string | undefined => {
   const title =
     typeof frontmatter === "object" && frontmatter !== null && "title" in frontmatter
@@ -169,13 +159,13 @@ const loadFrontmatter = (block: string): Either.Either<unknown, string> => {
 }
 
 /**
- * `content`: a string, or UTF-8 bytes. Of bytes, only what the title and
+ * `content`: UTF-8 bytes (a string is encoded first). Only what the title and
  * frontmatter need is decoded (nothing for a file that is not Markdown: its
  * title is its name).
  */
 export const parseDocument = (key: string, content: string | Uint8Array): Either.Either<Parsed, string> => {
   if (!isMarkdown(key)) return Either.right({ frontmatter: null, title: titleFrom(key, null, () => []) })
-  const split = typeof content === "string" ? splitText(content) : splitBytes(content)
+  const split = cutAtFrontmatter(typeof content === "string" ? Buffer.from(content) : content)
   if (split.block === null) {
     return split.opened
       ? Either.left("broken frontmatter: the block opened by --- is never closed")
