@@ -23,15 +23,18 @@ const sha256 =
  */
 class BatchBytes {
   constructor(capacity) {
-    this.bytes = new Uint8Array(new ArrayBuffer(Math.max(capacity, 4096)))
+    // A Buffer, not a bare Uint8Array: its search for a NUL byte is memchr, where
+    // Uint8Array#includes visits element by element (a tenth of this thread's time).
+    // Unpooled, so that its memory is its own to hand over.
+    this.bytes = Buffer.allocUnsafeSlow(Math.max(capacity, 4096))
     this.used = 0
   }
 
   /** Room for `size` more bytes at `this.used`. */
   reserve(size) {
     if (this.used + size <= this.bytes.length) return
-    const grown = new Uint8Array(new ArrayBuffer(Math.max(this.bytes.length * 2, this.used + size)))
-    grown.set(this.bytes.subarray(0, this.used))
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.used + size))
+    this.bytes.copy(grown, 0, 0, this.used)
     this.bytes = grown
   }
 }
@@ -41,7 +44,7 @@ const readOne = (root, key, maxBytes, batch) => {
   let fd
   try {
     // Never through a symlink: a file swapped for a link since the plan is refused.
-    fd = fs.openSync(path.join(root, ...key.split("/")), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+    fd = fs.openSync(path.join(root, key), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
   } catch (error) {
     return error.code === "ELOOP" ? { problem: "symlink" } : { problem: "errno", code: error.code, message: error.message }
   }
