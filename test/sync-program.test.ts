@@ -131,6 +131,66 @@ describe("SyncProgram in process", () => {
     }).pipe(Effect.scoped)
   )
 
+  it.live("gets the source ready to read while it plans, once, and only when there is something to read", () =>
+    Effect.gen(function* () {
+      const url = yield* TestDatabase.freshDatabase("sync_prepare_read")
+      const root = Folder.makeFolder(Folder.notes(1500))
+      const plain = yield* DirSource.make(root)
+      const events: Array<string> = []
+      const progress = yield* Ref.make(initialProgress)
+      const recording: Source = {
+        ...plain,
+        prepareRead: Effect.flatMap(Ref.get(progress), (p) =>
+          Effect.zipRight(Effect.sync(() => events.push(`prepare while ${p.phase}`)), plain.prepareRead!)
+        ),
+        read: (items) => Effect.zipRight(Effect.sync(() => events.push("read")), plain.read(items))
+      }
+      const sync = (dryRun: boolean) =>
+        SyncProgram.run({
+          sourceId: root,
+          source: recording,
+          concurrency: 2,
+          dryRun,
+          allowMassChange: false,
+          progress
+        })
+      const layers = syncLayers(url)
+      yield* Migrations.migrate().pipe(Effect.provide(layers))
+      expect(yield* sync(true).pipe(Effect.provide(layers))).toMatchObject({ imported: 1500 })
+      expect(events).toEqual([])
+      expect(yield* sync(false).pipe(Effect.provide(layers))).toMatchObject({ imported: 1500, failed: 0 })
+      expect(events).toEqual(["prepare while planning", "read", "read", "read"])
+      events.length = 0
+      yield* Ref.set(progress, initialProgress)
+      expect(yield* sync(false).pipe(Effect.provide(layers))).toMatchObject({ read: 0, imported: 0 })
+      expect(events).toEqual([])
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("refreshes the documents' statistics after a change of 1000 rows or more, not after a small one", () =>
+    Effect.gen(function* () {
+      const url = yield* TestDatabase.freshDatabase("sync_statistics")
+      const root = Folder.makeFolder(Folder.notes(1200))
+      const layers = syncLayers(url)
+      yield* Migrations.migrate().pipe(Effect.provide(layers))
+      // Only the sync may refresh them here.
+      yield* Effect.promise(() => Folder.query(url, "ALTER TABLE tidemark.documents SET (autovacuum_enabled = false)"))
+      const estimatedRows = () =>
+        Effect.promise(() =>
+          Folder.query<{ reltuples: number }>(
+            url,
+            "SELECT reltuples FROM pg_class WHERE oid = 'tidemark.documents'::regclass"
+          )
+        ).pipe(Effect.map((rows) => rows[0]!.reltuples))
+      const source = yield* DirSource.make(root)
+      expect(yield* runSync(source).pipe(Effect.provide(layers))).toMatchObject({ imported: 1200 })
+      expect(yield* estimatedRows()).toBe(1200)
+      Folder.writeFiles(root, Folder.notes(100, "more"))
+      expect(yield* runSync(source).pipe(Effect.provide(layers))).toMatchObject({ imported: 100 })
+      expect(yield* estimatedRows()).toBe(1200)
+    }).pipe(Effect.scoped)
+  )
+
   it.live("keeps its lease through a listing that never waits on anything", () =>
     Effect.gen(function* () {
       const url = yield* TestDatabase.freshDatabase("sync_busy_listing")

@@ -63,7 +63,10 @@ export interface SinkShape {
     batch: Batch,
     fence: Effect.Effect<void, E>
   ) => Effect.Effect<ReadonlyArray<ItemErrorRow>, E | SqlError>
-  /** Upkeep after a sync that changed `changedRows` rows. */
+  /**
+   * Upkeep after a sync that changed `changedRows` rows: it runs once every
+   * batch is written, alongside the closing of the op, and writes no items.
+   */
   readonly afterSync: (changedRows: number) => Effect.Effect<void, SqlError>
 }
 

@@ -60,7 +60,8 @@ const lookUpVersion = (root: string, key: string) => {
 export const make = Effect.fn("DirSource.make")(function* (root: string, options: DirOptions = defaultDirOptions) {
   const absoluteRoot = path.resolve(root)
   const scope = yield* Effect.scope
-  // A sync with nothing to read (no change) never starts the reading thread.
+  // A sync with nothing to read (no change) never starts the reading thread; one
+  // that will read starts it while it plans (the thread takes ~50 ms to boot).
   const reader = yield* Effect.cached(Scope.extend(FileReader.make, scope))
   const included = matcher(options.include)
   const excluded = matcher(options.exclude)
@@ -184,6 +185,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
         }),
         unlisted: Effect.sync(() => [...unlisted])
       }),
+    prepareRead: Effect.asVoid(reader),
     read,
     watermark: () => ({ kind: "dir" })
   } satisfies Source

@@ -91,6 +91,12 @@ export interface Source {
   readonly target: (pinned: Target | null) => Effect.Effect<Target, SourceUnavailable>
   /** What to do to bring the stored items from `watermark` (the last finished sync's, if any) to `target`. */
   readonly plan: (target: Target, watermark: unknown) => Effect.Effect<Listing, SourceUnavailable>
+  /**
+   * Gets ready to read (a folder starts its reading thread) while the plan is
+   * still being made: the sync asks once the plan has found something to read.
+   * Optional: a source with nothing to start leaves it out.
+   */
+  readonly prepareRead?: Effect.Effect<void>
   /** Each item's content, or why it cannot be imported; in the order of `items`. */
   readonly read: (
     items: ReadonlyArray<PlannedItem>

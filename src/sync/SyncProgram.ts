@@ -12,7 +12,7 @@
  * sync; since those items have no current document, every later sync tries
  * them again.
  */
-import { Chunk, Data, type Duration, Effect, Ref, Stream } from "effect"
+import { Chunk, Data, type Duration, Effect, Fiber, Ref, Stream } from "effect"
 import * as Checkpoint from "../checkpoint/Checkpoint.js"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { isTransient, transientRetrySchedule } from "../db/Transient.js"
@@ -169,8 +169,17 @@ const storedGone = (sourceId: string, gone: (key: string) => boolean) =>
     return { deletes, existing }
   })
 
-/** `resumedOp`: the op whose banked items to skip, if it has any. */
-const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, progress: Ref.Ref<Progress>) =>
+/**
+ * `resumedOp`: the op whose banked items to skip, if it has any;
+ * `prepareRead`: run once, when the plan first finds an item to read.
+ */
+const makePlan = (
+  sourceId: string,
+  listing: Listing,
+  resumedOp: number | null,
+  progress: Ref.Ref<Progress>,
+  prepareRead: Effect.Effect<void>
+) =>
   Effect.gen(function* () {
     const sink = yield* Sink
     const store = yield* CheckpointStore
@@ -220,12 +229,14 @@ const makePlan = (sourceId: string, listing: Listing, resumedOp: number | null, 
         { concurrency: 2 }
       ),
       Stream.runForEach((differing) => {
+        const firstToRead = changed.length === 0 && differing.length > 0
         for (const row of differing) {
           changed.push({ planned: row.item, stored: row.stored !== null })
           if (row.failed) failedKeys.add(row.item.key)
           else if (row.stored === null || row.stored !== `${row.item.version}:racy`) moved++
         }
-        return Ref.update(progress, (p) => ({ ...p, seen: seen.size, toImport: changed.length }))
+        const counted = Ref.update(progress, (p) => ({ ...p, seen: seen.size, toImport: changed.length }))
+        return firstToRead ? Effect.zipRight(prepareRead, counted) : counted
       })
     )
     // Complete: gone is stored, not listed, and not under a folder the listing could not read.
@@ -347,6 +358,7 @@ const applyPlan = (plan: Plan, ctx: Applying) =>
 const syncUnderLease = (options: SyncOptions) =>
   Effect.gen(function* () {
     const lock = yield* LeaseLock
+    const sink = yield* Sink
     const { sourceId, source, progress } = options
     return yield* lock.withLease(
       `sync:${sourceId}`,
@@ -371,7 +383,13 @@ const syncUnderLease = (options: SyncOptions) =>
             // left behind: it reconciles against everything stored (banked items whose
             // version did not change are still skipped).
             const listing = yield* source.plan(target, moved ? null : op.base)
-            const plan = yield* makePlan(sourceId, listing, op.banked > 0 ? op.id : null, progress)
+            const plan = yield* makePlan(
+              sourceId,
+              listing,
+              op.banked > 0 ? op.id : null,
+              progress,
+              source.prepareRead ?? Effect.void
+            )
             const limit = massChangeLimit(plan.existing)
             if (!options.allowMassChange && isMassChange(plan, op.resumed)) {
               return yield* new MassChangeRefused({
@@ -395,7 +413,9 @@ const syncUnderLease = (options: SyncOptions) =>
               applyPlan(plan, { sourceId, source, concurrency: options.concurrency, progress, lease, checkpoint }),
               checkpoint.failed
             )
-            yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "finishing" }))
+            const applied = yield* Ref.updateAndGet(progress, (p): Progress => ({ ...p, phase: "finishing" }))
+            // The sink's own upkeep needs no lease: it runs while the op is closed.
+            const upkeep = yield* Effect.fork(sink.afterSync(applied.imported + applied.deleted))
             // Nothing may be banked into the op once it is closed: the pending items go
             // first (a flush already running is waited for), and whatever a failed flush
             // left is dropped with the op's other items.
@@ -403,8 +423,8 @@ const syncUnderLease = (options: SyncOptions) =>
             yield* Ops.finish(sourceId, op.id, { ...source.watermark(target), syncedOp: op.id }, lease.fence)
             yield* checkpoint.discard
             yield* tracking.complete
+            yield* Fiber.join(upkeep)
             const final = yield* Ref.get(progress)
-            yield* Effect.flatMap(Sink, (sink) => sink.afterSync(final.imported + final.deleted))
             return {
               sourceId,
               dryRun: false,
@@ -434,7 +454,7 @@ const dryRun = (options: SyncOptions) =>
   Effect.gen(function* () {
     const target = yield* options.source.target(null)
     const listing = yield* options.source.plan(target, yield* Ops.watermarkOf(options.sourceId))
-    return [target, yield* makePlan(options.sourceId, listing, null, options.progress)] as const
+    return [target, yield* makePlan(options.sourceId, listing, null, options.progress, Effect.void)] as const
   }).pipe(
     Effect.map(
       ([target, plan]) =>
