@@ -7,10 +7,11 @@
  * for all deletions, and the batch's item errors. The search vector is left
  * NULL (derived later, off the write path).
  */
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Either, Layer } from "effect"
 import { BinaryRows, copyIn } from "../db/Copy.js"
 import { MainDb, transaction } from "../db/Database.js"
+import { insufficientPrivilege, sqlStateOf, uniqueViolation } from "../db/SqlState.js"
 import { type ReadItem, textOf } from "../source/Source.js"
 import { type Parsed, parseDocument } from "./Document.js"
 import { type ItemErrorRow, Sink } from "./Sink.js"
@@ -18,10 +19,6 @@ import { type ItemErrorRow, Sink } from "./Sink.js"
 /** Rows changed by one sync past which the table's statistics are refreshed. */
 const analyzeAfter = 1000
 
-const uniqueViolation = "23505"
-/** E.g. a role without the TEMP privilege on the database: no staging table. */
-const insufficientPrivilege = "42501"
-const sqlState = (error: SqlError) => (error.cause as { readonly code?: unknown } | undefined)?.code
 
 /** An item with what the sink derives from it (beside it: spreading both into one object cost ~1 µs an item). */
 interface DocumentRow extends Parsed {
@@ -179,12 +176,10 @@ export const layer = Layer.effect(
         // role may not create the staging table.
         const staged = unstored.size > 0 && !stagingRefused
         const redoable = (error: unknown): error is SqlError =>
-          staged &&
-          error instanceof SqlError &&
-          (sqlState(error) === uniqueViolation || sqlState(error) === insufficientPrivilege)
+          staged && (sqlStateOf(error) === uniqueViolation || sqlStateOf(error) === insufficientPrivilege)
         return attempt(staged).pipe(
           Effect.catchIf(redoable, (error) =>
-            sqlState(error) === insufficientPrivilege
+            sqlStateOf(error) === insufficientPrivilege
               ? Effect.zipRight(
                   Effect.logWarning(
                     `new documents are upserted instead of copied in (slower): ${error.cause instanceof Error ? error.cause.message : error.message}`
