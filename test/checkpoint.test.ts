@@ -197,7 +197,13 @@ layer(TestDatabase.layer("checkpoint"), { excludeTestServices: true })("PostgreS
     Effect.gen(function* () {
       const store = yield* CheckpointStore
       const opId = yield* newOp
-      const keys = ['a "quoted", {braced} key.md', "back\\slash\\ud800.md", "new\nline.md", "日本語/ノート.md", "lone-\ud800.md"]
+      const keys = [
+        'a "quoted", {braced} key.md',
+        "back\\slash\\ud800.md",
+        "new\nline.md",
+        "日本語/ノート.md",
+        "lone-\ud800.md"
+      ]
       yield* store.append(
         opId,
         keys.map((key, i) => ({ key, version: `v${i}` }))

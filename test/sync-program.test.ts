@@ -141,9 +141,16 @@ describe("SyncProgram in process", () => {
       const recording: Source = {
         ...plain,
         prepareRead: Effect.flatMap(Ref.get(progress), (p) =>
-          Effect.zipRight(Effect.sync(() => events.push(`prepare while ${p.phase}`)), plain.prepareRead!)
+          Effect.zipRight(
+            Effect.sync(() => events.push(`prepare while ${p.phase}`)),
+            plain.prepareRead!
+          )
         ),
-        read: (items) => Effect.zipRight(Effect.sync(() => events.push("read")), plain.read(items))
+        read: (items) =>
+          Effect.zipRight(
+            Effect.sync(() => events.push("read")),
+            plain.read(items)
+          )
       }
       const sync = (dryRun: boolean) =>
         SyncProgram.run({

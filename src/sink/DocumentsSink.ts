@@ -19,7 +19,6 @@ import { type ItemErrorRow, Sink } from "./Sink.js"
 /** Rows changed by one sync past which the table's statistics are refreshed. */
 const analyzeAfter = 1000
 
-
 /** An item with what the sink derives from it (beside it: spreading both into one object cost ~1 µs an item). */
 interface DocumentRow extends Parsed {
   readonly item: ReadItem
