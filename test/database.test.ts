@@ -2,6 +2,7 @@ import { SqlError } from "@effect/sql/SqlError"
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { DirectDb, MainDb, onDirect, transaction } from "../src/db/Database.js"
+import { textArray } from "../src/db/TextArray.js"
 import { classify } from "../src/db/Transient.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
@@ -28,6 +29,20 @@ layer(TestDatabase.layer("pools"), { excludeTestServices: true })("MainDb and Di
       const [d] = yield* direct.sql<{ name: string }>`SELECT current_setting('application_name') AS name`
       expect(m?.name).toBe("tidemark:main")
       expect(d?.name).toBe("tidemark:direct")
+    })
+  )
+
+  it.effect("sends text arrays in binary: any text, as strings or UTF-8 bytes, nulls and empty arrays included", () =>
+    Effect.gen(function* () {
+      const { sql } = yield* MainDb
+      const values = ["", "NULL", 'a "quoted", {braced} \\ value', "new\nline\ttab", "日本語 🌊", "x".repeat(10_000)]
+      const bytes = values.map((value) => Buffer.from(`bytes: ${value}`).subarray(7))
+      for (const sent of [values, [], ["one"], [null], ["a", null, "b"], bytes, [bytes[4]!, null, "string"]]) {
+        const [row] = yield* sql<{ got: ReadonlyArray<string | null> }>`SELECT ${textArray(sent)}::text[] AS got`
+        expect(row?.got).toEqual(
+          sent.map((value) => (value instanceof Uint8Array ? Buffer.from(value).toString() : value))
+        )
+      }
     })
   )
 

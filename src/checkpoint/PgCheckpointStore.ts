@@ -15,6 +15,7 @@
 import { Effect, Layer } from "effect"
 import { DirectDb, outsideTransaction } from "../db/Database.js"
 import { sqlStateOf, uniqueViolation } from "../db/SqlState.js"
+import { textArray } from "../db/TextArray.js"
 import { inBatches } from "../util/batches.js"
 import { CheckpointStore, maxRowsPerStatement } from "./CheckpointStore.js"
 
@@ -29,7 +30,7 @@ export const layer = Layer.effect(
     const insert = (opId: number, chunk: ReadonlyArray<Banked>) => sql`
       WITH added AS (
              INSERT INTO tidemark.op_items (op_id, key, version)
-             SELECT ${opId}, k, v FROM unnest(${chunk.map((i) => i.key)}::text[], ${chunk.map((i) => i.version)}::text[]) AS t(k, v)
+             SELECT ${opId}, k, v FROM unnest(${textArray(chunk.map((i) => i.key))}::text[], ${textArray(chunk.map((i) => i.version))}::text[]) AS t(k, v)
              RETURNING 1)
       UPDATE tidemark.ops
          SET banked = banked + (SELECT count(*) FROM added), updated_at = now()
@@ -37,7 +38,7 @@ export const layer = Layer.effect(
 
     const merge = (opId: number, chunk: ReadonlyArray<Banked>) => sql`
       WITH input AS MATERIALIZED (
-             SELECT k, v FROM unnest(${chunk.map((i) => i.key)}::text[], ${chunk.map((i) => i.version)}::text[]) AS t(k, v)),
+             SELECT k, v FROM unnest(${textArray(chunk.map((i) => i.key))}::text[], ${textArray(chunk.map((i) => i.version))}::text[]) AS t(k, v)),
            rebanked AS (
              UPDATE tidemark.op_items AS o SET version = input.v, banked_at = now()
                FROM input
@@ -69,7 +70,7 @@ export const layer = Layer.effect(
       bankedAmong: (opId, keys) =>
         outsideTransaction(
           sql<{ key: string; version: string }>`
-            SELECT key, version FROM tidemark.op_items WHERE op_id = ${opId} AND key = ANY(${keys}::text[])`
+            SELECT key, version FROM tidemark.op_items WHERE op_id = ${opId} AND key = ANY(${textArray(keys)}::text[])`
         ).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.key, r.version]))))
     })
   })

@@ -12,7 +12,8 @@ import { Effect, Either, Layer } from "effect"
 import { BinaryRows, copyIn } from "../db/Copy.js"
 import { MainDb, transaction } from "../db/Database.js"
 import { insufficientPrivilege, sqlStateOf, uniqueViolation } from "../db/SqlState.js"
-import { type ReadItem, textOf } from "../source/Source.js"
+import { textArray } from "../db/TextArray.js"
+import type { ReadItem } from "../source/Source.js"
 import { type Parsed, parseDocument } from "./Document.js"
 import { type ItemErrorRow, Sink } from "./Sink.js"
 
@@ -78,12 +79,13 @@ export const layer = Layer.effect(
         (source_id, key, version, source_version, size, mtime, content, frontmatter, title, imported_at)
       SELECT ${sourceId}, k, v, sv, s, m, c, f::jsonb, t, now()
         FROM unnest(
-          ${documents.map((d) => d.item.key)}::text[], ${documents.map((d) => d.item.contentHash)}::text[],
-          ${documents.map((d) => d.item.version)}::text[], ${documents.map((d) => d.item.size)}::bigint[],
+          ${textArray(documents.map((d) => d.item.key))}::text[],
+          ${textArray(documents.map((d) => d.item.contentHash))}::text[],
+          ${textArray(documents.map((d) => d.item.version))}::text[], ${documents.map((d) => d.item.size)}::bigint[],
           ${documents.map((d) => d.item.mtime?.toISOString() ?? null)}::timestamptz[],
-          ${documents.map((d) => textOf(d.item))}::text[],
-          ${documents.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter)))}::text[],
-          ${documents.map((d) => d.title)}::text[]
+          ${textArray(documents.map((d) => d.item.content))}::text[],
+          ${textArray(documents.map((d) => (d.frontmatter === null ? null : JSON.stringify(d.frontmatter))))}::text[],
+          ${textArray(documents.map((d) => d.title))}::text[]
         ) AS u(k, v, sv, s, m, c, f, t)
       ON CONFLICT (source_id, key) DO UPDATE SET
         version = excluded.version, source_version = excluded.source_version, size = excluded.size,
@@ -97,7 +99,7 @@ export const layer = Layer.effect(
         Effect.map(
           sql<{ at: number; stored: string | null; failed: boolean }>`
             WITH u AS MATERIALIZED (
-                   SELECT * FROM unnest(${items.map((i) => i.key)}::text[], ${items.map((i) => i.version)}::text[])
+                   SELECT * FROM unnest(${textArray(items.map((i) => i.key))}::text[], ${textArray(items.map((i) => i.version))}::text[])
                      WITH ORDINALITY AS u(key, version, at)),
                  d AS MATERIALIZED (
                    SELECT key, source_version FROM tidemark.documents
@@ -153,17 +155,17 @@ export const layer = Layer.effect(
               if (copied.length > 0) yield* sql.unsafe(moveIncoming)
               if (upserted.length > 0) yield* upsert(sourceId, upserted)
               if (batch.deletes.length > 0) {
-                yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${batch.deletes}::text[])`
+                yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${textArray(batch.deletes)}::text[])`
               }
               if (cleared.length > 0) {
-                yield* sql`DELETE FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${cleared}::text[])`
+                yield* sql`DELETE FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${textArray(cleared)}::text[])`
               }
               if (errors.length > 0) {
                 yield* sql`
                   INSERT INTO tidemark.item_errors AS e (source_id, key, version, error)
                   SELECT ${sourceId}, k, v, r
-                    FROM unnest(${errors.map((e) => e.key)}::text[], ${errors.map((e) => e.version)}::text[],
-                                ${errors.map((e) => e.error)}::text[]) AS u(k, v, r)
+                    FROM unnest(${textArray(errors.map((e) => e.key))}::text[], ${textArray(errors.map((e) => e.version))}::text[],
+                                ${textArray(errors.map((e) => e.error))}::text[]) AS u(k, v, r)
                   ON CONFLICT (source_id, key) DO UPDATE SET
                     version = excluded.version, error = excluded.error, attempts = e.attempts + 1, last_at = now()`
               }
