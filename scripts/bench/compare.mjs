@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The folder sync of this checkout against an earlier revision, in one run (the
-// fair comparison on a shared, noisy machine): a first import each, with the CPU
-// of the CLI and of the server, then no-change syncs alternating between the two
-// builds. Each build has a server of its own: their schemas may differ.
+// fair comparison on a shared, noisy machine): `rounds` first imports each, in
+// alternating order, with the CPU of the CLI and of the server, then no-change
+// syncs alternating between the two builds. Each build has a server of its own:
+// their schemas may differ.
 //
 //   node scripts/bench/compare.mjs <revision> [files=100000] [rounds=5]
 import { execFileSync } from "node:child_process"
@@ -26,27 +27,33 @@ try {
   const databases = Object.fromEntries(
     await Promise.all(Object.keys(builds).map(async (name) => [name, await database()]))
   )
-  const run = (name) =>
-    runCli(["sync", dir, "--source", "compare", "--json"], { DATABASE_URL: databases[name].url }, builds[name])
+  const run = (name, source) =>
+    runCli(["sync", dir, "--source", source, "--json"], { DATABASE_URL: databases[name].url }, builds[name])
   console.log(machine())
-  const first = {}
-  for (const name of Object.keys(builds)) {
-    // Each first import on a warm page cache (the first one would otherwise pay for the disk).
-    warm(dir)
-    first[name] = await run(name)
+  const names = Object.keys(builds)
+  const first = Object.fromEntries(names.map((name) => [name, []]))
+  for (let i = 0; i < rounds; i++) {
+    // Alternating order; each first import (of a source of its own) on a warm page cache.
+    for (const name of i % 2 === 0 ? names : [...names].reverse()) {
+      warm(dir)
+      first[name].push(await run(name, `compare-${i}`))
+    }
   }
-  const noChange = Object.fromEntries(Object.keys(builds).map((name) => [name, []]))
+  const noChange = Object.fromEntries(names.map((name) => [name, []]))
   for (let i = 0; i < rounds; i++)
-    for (const name of Object.keys(builds)) noChange[name].push((await run(name)).seconds)
-  for (const name of Object.keys(builds)) {
+    for (const name of names) noChange[name].push((await run(name, `compare-${rounds - 1}`)).seconds)
+  const seconds = (runs, field) => median(runs.map((r) => r[field]))
+  const list = (xs) => xs.map((x) => x.toFixed(2)).join(", ")
+  for (const name of names) {
     const f = first[name]
     console.log(
-      `${name.padEnd(14)} first import ${f.seconds.toFixed(2)} s (CPU: tidemark ${f.cpuSeconds.toFixed(2)} s, server ${f.serverCpuSeconds.toFixed(2)} s), no-change median ${median(noChange[name]).toFixed(2)} s (${noChange[name].map((s) => s.toFixed(2)).join(", ")})`
+      `${name.padEnd(14)} first import median ${seconds(f, "seconds").toFixed(2)} s (${list(f.map((r) => r.seconds))}; CPU: tidemark ${seconds(f, "cpuSeconds").toFixed(2)} s, server ${seconds(f, "serverCpuSeconds").toFixed(2)} s), no-change median ${median(noChange[name]).toFixed(2)} s (${list(noChange[name])})`
     )
   }
-  const [before, after] = Object.keys(builds)
+  const [before, after] = names
+  const faster = first[after].filter((r, i) => r.seconds < first[before][i].seconds).length
   console.log(
-    `ratio this checkout / ${before}: first import ${(first[after].seconds / first[before].seconds).toFixed(2)}×, no-change ${(median(noChange[after]) / median(noChange[before])).toFixed(2)}×`
+    `ratio this checkout / ${before}: first import ${(seconds(first[after], "seconds") / seconds(first[before], "seconds")).toFixed(2)}× (faster in ${faster} of ${rounds} rounds), no-change ${(median(noChange[after]) / median(noChange[before])).toFixed(2)}×`
   )
   for (const db of Object.values(databases)) await db.stop()
 } finally {
