@@ -19,26 +19,22 @@ import { textArray } from "../db/TextArray.js"
 import { inBatches } from "../util/batches.js"
 import { CheckpointStore, maxRowsPerStatement } from "./CheckpointStore.js"
 
-interface Banked {
-  readonly key: string
-  readonly version: string
-}
-
 export const layer = Layer.effect(
   CheckpointStore,
   Effect.map(DirectDb, ({ sql }) => {
-    const insert = (opId: number, chunk: ReadonlyArray<Banked>) => sql`
+    // `keys` and `versions`: a chunk's, as text arrays.
+    const insert = (opId: number, keys: Buffer, versions: Buffer) => sql`
       WITH added AS (
              INSERT INTO tidemark.op_items (op_id, key, version)
-             SELECT ${opId}, k, v FROM unnest(${textArray(chunk.map((i) => i.key))}::text[], ${textArray(chunk.map((i) => i.version))}::text[]) AS t(k, v)
+             SELECT ${opId}, k, v FROM unnest(${keys}::text[], ${versions}::text[]) AS t(k, v)
              RETURNING 1)
       UPDATE tidemark.ops
          SET banked = banked + (SELECT count(*) FROM added), updated_at = now()
        WHERE id = ${opId}`
 
-    const merge = (opId: number, chunk: ReadonlyArray<Banked>) => sql`
+    const merge = (opId: number, keys: Buffer, versions: Buffer) => sql`
       WITH input AS MATERIALIZED (
-             SELECT k, v FROM unnest(${textArray(chunk.map((i) => i.key))}::text[], ${textArray(chunk.map((i) => i.version))}::text[]) AS t(k, v)),
+             SELECT k, v FROM unnest(${keys}::text[], ${versions}::text[]) AS t(k, v)),
            rebanked AS (
              UPDATE tidemark.op_items AS o SET version = input.v, banked_at = now()
                FROM input
@@ -57,13 +53,16 @@ export const layer = Layer.effect(
         outsideTransaction(
           Effect.forEach(
             inBatches(items, maxRowsPerStatement),
-            (chunk) =>
-              insert(opId, chunk).pipe(
+            (chunk) => {
+              const keys = textArray(chunk.map((item) => item.key))
+              const versions = textArray(chunk.map((item) => item.version))
+              return insert(opId, keys, versions).pipe(
                 Effect.catchIf(
                   (error) => sqlStateOf(error) === uniqueViolation,
-                  () => merge(opId, chunk)
+                  () => merge(opId, keys, versions)
                 )
-              ),
+              )
+            },
             { discard: true }
           )
         ),
