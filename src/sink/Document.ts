@@ -88,8 +88,6 @@ interface Split {
   readonly bodyLines: () => Iterable<string>
 }
 
-const lineBreak = /\r?\n/
-
 /**
  * Where the body starts if the line at `at` closes a frontmatter block (`---`
  * or `...`, then only spaces or tabs), else -1.
@@ -145,7 +143,7 @@ const titleFrom = (key: string, frontmatter: unknown, bodyLines: () => Iterable<
 
 /** The title of a document whose frontmatter and body (content after the frontmatter) are given. */
 export const titleOf = (key: string, frontmatter: unknown, body: string): string =>
-  titleFrom(key, frontmatter, () => body.split(lineBreak))
+  titleFrom(key, frontmatter, () => linesOf(Buffer.from(body), 0))
 
 const loadFrontmatter = (block: string): Either.Either<unknown, string> => {
   const simple = loadSimpleFrontmatter(block)
