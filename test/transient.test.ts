@@ -1,8 +1,8 @@
 import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Duration, Effect, Fiber, Ref, TestClock } from "effect"
+import { Cause, Duration, Effect, Fiber, Logger, LogLevel, Ref, TestClock } from "effect"
 import pg from "pg"
-import { classify, transientRetrySchedule, retryTransient } from "../src/db/Transient.js"
+import { classify, connectRetryPolicy, transientRetrySchedule, retryTransient } from "../src/db/Transient.js"
 import { adminUrl } from "./support/TestDatabase.js"
 
 const pgError = (code: string, message = "boom") => Object.assign(new Error(message), { code })
@@ -158,7 +158,7 @@ describe("retry schedule", () => {
     })
   )
 
-  it.effect("the default policy is bounded", () =>
+  it.effect("the default policy is bounded in time: no retry starts 30 s after the first failure", () =>
     Effect.gen(function* () {
       const attempts = yield* Ref.make(0)
       const fiber = yield* failingWith(sqlError(pgError("53300")), attempts).pipe(
@@ -166,9 +166,55 @@ describe("retry schedule", () => {
         Effect.flip,
         Effect.fork
       )
-      yield* TestClock.adjust(Duration.minutes(5))
+      // Delays double from 0.2 s and are capped at 5 s: the last retry starts before 30 s + 5 s.
+      yield* TestClock.adjust("35 seconds")
+      const polled = yield* Fiber.poll(fiber)
+      expect(polled._tag).toBe("Some")
+      const n = yield* Ref.get(attempts)
+      expect(n).toBeGreaterThanOrEqual(9)
+      expect(n).toBeLessThanOrEqual(13)
+    })
+  )
+
+  it.effect("a first connection gives up within ~10 s", () =>
+    Effect.gen(function* () {
+      const attempts = yield* Ref.make(0)
+      const fiber = yield* failingWith(sqlError(pgError("08006")), attempts).pipe(
+        retryTransient(connectRetryPolicy, "db.example:5432"),
+        Effect.flip,
+        Effect.fork
+      )
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* Fiber.poll(fiber))._tag).toBe("Some")
+    })
+  )
+
+  it.effect("logs every retry, naming where: quietly during the first 2 s of an outage, then as a warning", () =>
+    Effect.gen(function* () {
+      const lines: Array<{ level: string; message: string }> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        lines.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+      })
+      const attempts = yield* Ref.make(0)
+      const refused = Object.assign(new Error("connect ECONNREFUSED 10.0.0.1:5432"), { code: "ECONNREFUSED" })
+      const fiber = yield* failingWith(sqlError(refused), attempts).pipe(
+        retryTransient(connectRetryPolicy, "10.0.0.1:5432 (main pool)"),
+        Effect.flip,
+        Effect.fork,
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+        Logger.withMinimumLogLevel(LogLevel.Debug)
+      )
+      yield* TestClock.adjust("15 seconds")
       yield* Fiber.join(fiber)
-      expect(yield* Ref.get(attempts)).toBe(9)
+      expect(lines.length).toBe((yield* Ref.get(attempts)) - 1)
+      for (const line of lines) {
+        expect(line.message).toMatch(
+          /^database unavailable at 10\.0\.0\.1:5432 \(main pool\): connect ECONNREFUSED 10\.0\.0\.1:5432; retrying in [\d.]+ (ms|s) \(attempt \d+\)$/
+        )
+      }
+      expect(lines[0]).toMatchObject({ level: "DEBUG" })
+      expect(lines[0]!.message).toContain("(attempt 2)")
+      expect(lines.at(-1)).toMatchObject({ level: "WARN" })
     })
   )
 })

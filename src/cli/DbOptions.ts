@@ -7,7 +7,8 @@ import * as path from "node:path"
 import { Effect, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
 import * as Backfills from "../db/Backfills.js"
 import * as Database from "../db/Database.js"
-import { DbSettings, dbSettingsConfig, isValidPoolSize, poolSizeRange } from "../db/DbSettings.js"
+import { checkDatabaseUrl, DbSettings, dbSettingsConfig, poolSizeRange } from "../db/DbSettings.js"
+import { integerIn } from "./flags.js"
 import * as Migrations from "../db/Migrations.js"
 import { titleBackfill } from "../sink/titleBackfill.js"
 
@@ -31,14 +32,16 @@ export const dbOptions = {
     Options.withDescription("Folder of the embedded server (default: $TIDEMARK_HOME, else a per-user data folder)."),
     Options.optional
   ),
-  mainPoolSize: Options.integer("main-pool-size").pipe(
-    Options.withDescription("Connections in the bulk-data pool (default: $TIDEMARK_MAIN_POOL_SIZE, else 8)."),
-    Options.optional
-  ),
-  directPoolSize: Options.integer("direct-pool-size").pipe(
-    Options.withDescription("Connections in the direct pool (default: $TIDEMARK_DIRECT_POOL_SIZE, else 3)."),
-    Options.optional
-  ),
+  mainPoolSize: integerIn(
+    "main-pool-size",
+    "Connections in the bulk-data pool (default: $TIDEMARK_MAIN_POOL_SIZE, else 8).",
+    poolSizeRange
+  ).pipe(Options.optional),
+  directPoolSize: integerIn(
+    "direct-pool-size",
+    "Connections in the direct pool (default: $TIDEMARK_DIRECT_POOL_SIZE, else 3).",
+    poolSizeRange
+  ).pipe(Options.optional),
   verbose: Options.boolean("verbose").pipe(Options.withDescription("Log debug details to stderr."))
 }
 
@@ -51,32 +54,39 @@ export interface DbFlags {
   readonly verbose: boolean
 }
 
-class InvalidPoolSize extends Error {
-  readonly hint = `use a pool size between ${poolSizeRange.min} and ${poolSizeRange.max}`
-}
-
-const checkedPoolSize = (flag: string, value: Option.Option<number>) =>
-  Option.match(value, {
-    onNone: () => Effect.succeed(Option.none<number>()),
-    onSome: (n) =>
-      isValidPoolSize(n)
-        ? Effect.succeed(Option.some(n))
-        : Effect.fail(new InvalidPoolSize(`--${flag} ${n} is out of range`))
-  })
+/** A URL from a flag or the environment, checked before anything connects (a malformed one is a usage error). */
+const checkedUrl = (
+  flag: Option.Option<Redacted.Redacted<string>>,
+  flagName: string,
+  fromEnv: Option.Option<Redacted.Redacted<string>>,
+  variable: string
+) =>
+  Option.match(
+    Option.isSome(flag)
+      ? Option.map(flag, (url) => [flagName, url] as const)
+      : Option.map(fromEnv, (url) => [variable, url] as const),
+    {
+      onNone: () => Effect.succeed(Option.none<Redacted.Redacted<string>>()),
+      onSome: ([origin, url]) => Effect.map(checkDatabaseUrl(origin, url), Option.some)
+    }
+  )
 
 const settingsLayer = (flags: DbFlags) =>
   Layer.effect(
     DbSettings,
     Effect.gen(function* () {
       const fromEnv = yield* dbSettingsConfig
-      const mainPoolSize = yield* checkedPoolSize("main-pool-size", flags.mainPoolSize)
-      const directPoolSize = yield* checkedPoolSize("direct-pool-size", flags.directPoolSize)
       return {
-        databaseUrl: Option.orElse(flags.databaseUrl, () => fromEnv.databaseUrl),
-        directDatabaseUrl: Option.orElse(flags.directDatabaseUrl, () => fromEnv.directDatabaseUrl),
+        databaseUrl: yield* checkedUrl(flags.databaseUrl, "--database-url", fromEnv.databaseUrl, "DATABASE_URL"),
+        directDatabaseUrl: yield* checkedUrl(
+          flags.directDatabaseUrl,
+          "--direct-database-url",
+          fromEnv.directDatabaseUrl,
+          "DIRECT_DATABASE_URL"
+        ),
         home: Option.match(flags.home, { onNone: () => fromEnv.home, onSome: (home) => path.resolve(home) }),
-        mainPoolSize: Option.getOrElse(mainPoolSize, () => fromEnv.mainPoolSize),
-        directPoolSize: Option.getOrElse(directPoolSize, () => fromEnv.directPoolSize)
+        mainPoolSize: Option.getOrElse(flags.mainPoolSize, () => fromEnv.mainPoolSize),
+        directPoolSize: Option.getOrElse(flags.directPoolSize, () => fromEnv.directPoolSize)
       }
     })
   )

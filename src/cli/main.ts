@@ -19,13 +19,15 @@ import { lockCommand } from "./commands/lock.js"
 import { migrateCommand } from "./commands/migrate.js"
 import { statusCommand } from "./commands/status.js"
 import { syncCommand } from "./commands/sync.js"
-import { PartialRun } from "./PartialRun.js"
-import { UsageError } from "./UsageError.js"
 
 let receivedSignal: NodeJS.Signals | undefined
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     receivedSignal ??= signal
+    // Said at once: the work may take a moment to stop (batches in flight finish and are banked).
+    process.stderr.write(
+      `tidemark: ${signal} received: stopping after the work in flight (a second signal stops at once)\n`
+    )
   })
 }
 
@@ -48,6 +50,19 @@ const report = (failure: unknown) =>
     if (rendered.hint !== undefined) yield* Console.error(`  hint: ${scrubSecrets(rendered.hint, secrets)}`)
   })
 
+/** Failures of the command's own making, by tag: a usage error, or stopped with progress saved. */
+const exitCodeOfFailure = (error: unknown): ExitCode => {
+  switch ((error as { readonly _tag?: unknown } | null)?._tag) {
+    case "UsageError":
+    case "InvalidDatabaseUrl":
+      return ExitCode.usage
+    case "PartialRun":
+      return ExitCode.partial
+    default:
+      return ExitCode.failure
+  }
+}
+
 const tidemark = Command.make("tidemark").pipe(
   Command.withDescription("Sync folders, git repositories and JSONL logs into PostgreSQL, resumably."),
   Command.withSubcommands([syncCommand, statusCommand, migrateCommand, dbCommand, lockCommand])
@@ -60,14 +75,7 @@ const program = cli(process.argv).pipe(
   Effect.catchAll((error) =>
     ValidationError.isValidationError(error)
       ? Effect.succeed<ExitCode>(ExitCode.usage)
-      : Effect.as(
-          report(error),
-          error instanceof UsageError
-            ? ExitCode.usage
-            : error instanceof PartialRun
-              ? ExitCode.partial
-              : ExitCode.failure
-        )
+      : Effect.as(report(error), exitCodeOfFailure(error))
   ),
   Effect.catchAllDefect((defect) =>
     Effect.as(

@@ -12,7 +12,7 @@ import { Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import pg from "pg"
 import { DbSettings } from "./DbSettings.js"
 import * as Embedded from "./embedded/EmbeddedServer.js"
-import { retryTransient } from "./Transient.js"
+import { connectRetryPolicy, retryTransient } from "./Transient.js"
 
 export type PoolRole = "main" | "direct"
 
@@ -68,6 +68,12 @@ export const endpointOf = (url: Redacted.Redacted<string>): Endpoint => {
   } catch {
     return { user: "", host: "(unparsable URL)", port: 0, database: "" }
   }
+}
+
+/** Where a URL points, for messages: `host:port`, or the Unix socket's folder. Never a password. */
+export const whereOf = (url: Redacted.Redacted<string>): string => {
+  const { host, port } = endpointOf(url)
+  return host.startsWith("/") ? `the Unix socket in ${host} (port ${port})` : `${host}:${port}`
 }
 
 /** The embedded server (started or adopted) unless `DATABASE_URL` names a server. */
@@ -144,25 +150,25 @@ export const makePool = (options: PoolOptions) =>
     yield* Effect.tryPromise({
       try: () => pool.query("SELECT 1"),
       catch: (cause) => new SqlError({ cause, message: `cannot connect (${applicationName})` })
-    }).pipe(retryTransient())
+    }).pipe(retryTransient(connectRetryPolicy, `${whereOf(options.url)} (${options.role} pool)`))
     const sql = yield* PgClient.fromPool({ acquire: Effect.succeed(pool), applicationName }).pipe(
       Effect.provide(Reactivity.layer)
     )
     return { role: options.role, sql, maxConnections: options.maxConnections, applicationName } satisfies DbPool
   })
 
-/** Both pools, sized by the settings, against the resolved target. */
-export const poolsLayer: Layer.Layer<MainDb | DirectDb, SqlError, ConnectionTarget | DbSettings> = Layer.mergeAll(
-  Layer.scoped(
-    MainDb,
-    Effect.flatMap(Effect.all([ConnectionTarget, DbSettings]), ([target, settings]) =>
-      makePool({ role: "main", url: target.mainUrl, maxConnections: settings.mainPoolSize })
-    )
-  ),
+/** Both pools, sized by the settings, against the resolved target: main first, so an outage is reported once. */
+export const poolsLayer: Layer.Layer<MainDb | DirectDb, SqlError, ConnectionTarget | DbSettings> = Layer.provideMerge(
   Layer.scoped(
     DirectDb,
     Effect.flatMap(Effect.all([ConnectionTarget, DbSettings]), ([target, settings]) =>
       makePool({ role: "direct", url: target.directUrl, maxConnections: settings.directPoolSize })
+    )
+  ),
+  Layer.scoped(
+    MainDb,
+    Effect.flatMap(Effect.all([ConnectionTarget, DbSettings]), ([target, settings]) =>
+      makePool({ role: "main", url: target.mainUrl, maxConnections: settings.mainPoolSize })
     )
   )
 )

@@ -4,7 +4,7 @@
  */
 import * as os from "node:os"
 import * as path from "node:path"
-import { Config, type ConfigError, Context, Layer, Option, Redacted } from "effect"
+import { Config, type ConfigError, Context, Data, Effect, Either, Layer, Option, Redacted } from "effect"
 
 export interface DbSettingsShape {
   /** `DATABASE_URL`. None: the embedded server in `home`. */
@@ -18,6 +18,50 @@ export interface DbSettingsShape {
 }
 
 export class DbSettings extends Context.Tag("tidemark/DbSettings")<DbSettings, DbSettingsShape>() {}
+
+/** A database URL that cannot be used. Says where it came from and why, never what it is (it may hold a password). */
+export class InvalidDatabaseUrl extends Data.TaggedError("InvalidDatabaseUrl")<{
+  /** The variable or flag that gave it. */
+  readonly origin: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.origin} is not a usable PostgreSQL URL: ${this.reason}`
+  }
+  get hint() {
+    return "use the form postgresql://HOST:PORT/DATABASE with USER:PASSWORD@ before the host, or postgresql://USER@/DATABASE?host=/socket/folder for a Unix socket"
+  }
+}
+
+const urlSchemes = new Set(["postgresql:", "postgres:", "socket:"])
+
+/** Checks that `url` is a URL the driver reads as one (not a path, not a hostname, not a key=value string). */
+export const checkDatabaseUrl = (
+  origin: string,
+  url: Redacted.Redacted<string>
+): Either.Either<Redacted.Redacted<string>, InvalidDatabaseUrl> => {
+  const text = Redacted.value(url).trim()
+  let parsed: URL
+  try {
+    parsed = new URL(text)
+  } catch {
+    return Either.left(new InvalidDatabaseUrl({ origin, reason: "it is malformed (not a URL)" }))
+  }
+  if (!urlSchemes.has(parsed.protocol)) {
+    return Either.left(new InvalidDatabaseUrl({ origin, reason: "it must start with postgresql:// or postgres://" }))
+  }
+  if (parsed.port !== "" && !(Number(parsed.port) > 0 && Number(parsed.port) < 65536)) {
+    return Either.left(new InvalidDatabaseUrl({ origin, reason: `its port ${parsed.port} is out of range` }))
+  }
+  try {
+    decodeURIComponent(parsed.username)
+    decodeURIComponent(parsed.password)
+    decodeURIComponent(parsed.pathname)
+  } catch {
+    return Either.left(new InvalidDatabaseUrl({ origin, reason: "it has a malformed %-escape" }))
+  }
+  return Either.right(url)
+}
 
 export const defaultMainPoolSize = 8
 export const defaultDirectPoolSize = 3
@@ -64,6 +108,21 @@ export const dbSettingsConfig: Config.Config<DbSettingsShape> = Config.all({
   directPoolSize: poolSize("TIDEMARK_DIRECT_POOL_SIZE", defaultDirectPoolSize)
 })
 
-export const layerFromEnv: Layer.Layer<DbSettings, ConfigError.ConfigError> = Layer.effect(DbSettings, dbSettingsConfig)
+/** Settings from the environment, with the URLs checked (a malformed one fails with `InvalidDatabaseUrl`). */
+export const layerFromEnv: Layer.Layer<DbSettings, ConfigError.ConfigError | InvalidDatabaseUrl> = Layer.effect(
+  DbSettings,
+  Effect.flatMap(dbSettingsConfig, (settings) =>
+    Effect.all({
+      databaseUrl: Option.match(settings.databaseUrl, {
+        onNone: () => Effect.succeedNone,
+        onSome: (url) => Effect.map(checkDatabaseUrl("DATABASE_URL", url), Option.some)
+      }),
+      directDatabaseUrl: Option.match(settings.directDatabaseUrl, {
+        onNone: () => Effect.succeedNone,
+        onSome: (url) => Effect.map(checkDatabaseUrl("DIRECT_DATABASE_URL", url), Option.some)
+      })
+    }).pipe(Effect.map((urls) => ({ ...settings, ...urls })))
+  )
+)
 
 export const layer = (settings: DbSettingsShape): Layer.Layer<DbSettings> => Layer.succeed(DbSettings, settings)

@@ -7,6 +7,7 @@
  * statement timeout) is permanent and must surface at once.
  */
 import { Cause, Duration, Effect, Option, Schedule } from "effect"
+import { formatDuration } from "../util/humanDuration.js"
 
 export type FailureClass = "transient" | "permanent"
 
@@ -105,33 +106,83 @@ export const classify = (failure: unknown): FailureClass => {
 
 export const isTransient = (failure: unknown): boolean => classify(failure) === "transient"
 
+/** What failed, in a few words for a retry line: the driver's code and message, never a URL. */
+export const shortReason = (failure: unknown): string => {
+  const seen = new Set<unknown>()
+  let current: unknown = Cause.isCause(failure) ? Cause.squash(failure) : failure
+  while (isObject(current) && !seen.has(current)) {
+    seen.add(current)
+    const isDriverError = typeof current._tag !== "string"
+    if (isDriverError && typeof current.message === "string" && current.message !== "") {
+      const code = typeof current.code === "string" ? current.code : undefined
+      return code === undefined || current.message.includes(code) ? current.message : `${current.message} [${code}]`
+    }
+    current = current.cause
+  }
+  return isObject(failure) && typeof failure.message === "string" ? failure.message : String(failure)
+}
+
 export interface RetryPolicy {
   /** Delay before the first retry; each further retry doubles it, with jitter. */
   readonly base: Duration.DurationInput
   /** Upper bound of a single delay. */
   readonly cap: Duration.DurationInput
-  /** Retries after the first attempt. */
+  /** Retries after the first attempt, at most. */
   readonly retries: number
+  /** No retry starts once this long has passed since the first failure. */
+  readonly within?: Duration.DurationInput
 }
 
-export const defaultRetryPolicy: RetryPolicy = { base: "200 millis", cap: "10 seconds", retries: 8 }
+/**
+ * Inside a run: an outage of up to ~30 s is ridden out (a server restart, a
+ * pooler failing over). Under a lease, the lease's renew deadline (20 s by
+ * default) usually ends it first: the work stops with the lease lost.
+ */
+export const defaultRetryPolicy: RetryPolicy = {
+  base: "200 millis",
+  cap: "5 seconds",
+  retries: 12,
+  within: "30 seconds"
+}
+
+/** The first connection of a process: a server that never answered is reported within ~10 s. */
+export const connectRetryPolicy: RetryPolicy = {
+  base: "200 millis",
+  cap: "2 seconds",
+  retries: 12,
+  within: "8 seconds"
+}
+
+/** An outage this long is worth a line on stderr at every further retry; shorter ones only in --verbose. */
+const quietFor = Duration.seconds(2)
 
 /**
- * Exponential backoff with jitter, each delay capped, bounded in count, and
- * continuing only while the failure is transient.
+ * Exponential backoff with jitter, each delay capped, bounded in count and in
+ * time since the first failure, continuing only while the failure is
+ * transient. Each retry is logged, naming `where` (a host and port, or a
+ * socket: never a password): at debug level during the first seconds of an
+ * outage, then as a warning, so that an outage shows while it lasts.
  */
-export const transientRetrySchedule = (policy: RetryPolicy = defaultRetryPolicy) => {
+export const transientRetrySchedule = (policy: RetryPolicy = defaultRetryPolicy, where = "the database") => {
   const cap = Duration.decode(policy.cap)
-  return Schedule.exponential(policy.base, 2).pipe(
+  const bounded = Schedule.exponential(policy.base, 2).pipe(
     Schedule.jittered,
     Schedule.modifyDelay((delay) => Duration.min(delay, cap)),
     Schedule.intersect(Schedule.recurs(policy.retries)),
-    Schedule.whileInput((failure: unknown) => isTransient(failure))
+    Schedule.intersect(Schedule.elapsed)
+  )
+  return (policy.within === undefined ? bounded : Schedule.upTo(bounded, policy.within)).pipe(
+    Schedule.whileInput((failure: unknown) => isTransient(failure)),
+    Schedule.intersect(Schedule.identity<unknown>()),
+    Schedule.modifyDelayEffect(([[[, retries], elapsed], failure], delay) => {
+      const line = `database unavailable at ${where}: ${shortReason(failure)}; retrying in ${formatDuration(delay)} (attempt ${retries + 2})`
+      return Effect.as(Duration.lessThan(elapsed, quietFor) ? Effect.logDebug(line) : Effect.logWarning(line), delay)
+    })
   )
 }
 
 /** Retries `self` on transient failures with the shared schedule. */
 export const retryTransient =
-  (policy: RetryPolicy = defaultRetryPolicy) =>
+  (policy: RetryPolicy = defaultRetryPolicy, where?: string) =>
   <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.retry(self, transientRetrySchedule(policy))
+    Effect.retry(self, transientRetrySchedule(policy, where))
