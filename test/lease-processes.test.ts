@@ -74,12 +74,16 @@ describe("leases held by real processes", () => {
     const a = startWorker("killed-waited", { LEASE_TTL_MS: "30000" })
     await event(a, "acquired")
     const b = startWorker("killed-waited", { LEASE_WAIT_MS: "60000" })
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    const killedAt = performance.now()
+    const [held] = await query<{ expires_at: Date }>("SELECT expires_at FROM tidemark.locks WHERE name = $1", [
+      "killed-waited"
+    ])
     a.process.kill("SIGKILL")
     await event(b, "acquired")
-    // b polls at most every 500 ms; far less than the 30 s ttl.
-    expect((performance.now() - killedAt) / 1000).toBeLessThan(1.5)
+    // b took the lease over at one of its polls, not after a's 30 s lease expired (both by the database's clock).
+    const [taken] = await query<{ acquired_at: Date }>("SELECT acquired_at FROM tidemark.locks WHERE name = $1", [
+      "killed-waited"
+    ])
+    expect(taken!.acquired_at.getTime()).toBeLessThan(held!.expires_at.getTime())
     b.process.kill("SIGTERM")
     await b.finished
   })
@@ -90,17 +94,18 @@ describe("leases held by real processes", () => {
    * writes landed after the takeover, and that b was never disturbed.
    */
   const stopTakeOverResume = async (name: string, aEnv: Record<string, string> = {}) => {
-    const ttl = { LEASE_TTL_MS: "3000", WRITE_EVERY_MS: "50" }
-    const a = startWorker(name, { ...ttl, ...aEnv })
+    // a's lease is short, so that it expires soon after a is frozen; b's is long, so that b
+    // keeps it whatever else the machine is doing.
+    const a = startWorker(name, { LEASE_TTL_MS: "6000", WRITE_EVERY_MS: "50", ...aEnv })
     const aLease = await event(a, "acquired")
     await a.line(/"n":5\b/)
     a.process.kill("SIGSTOP")
-    const b = startWorker(name, { ...ttl, LEASE_WAIT_MS: "30000" })
+    const b = startWorker(name, { LEASE_TTL_MS: "30000", WRITE_EVERY_MS: "50", LEASE_WAIT_MS: "60000" })
     // a may have been stopped inside a write transaction, holding the lease row
     // FOR SHARE: then the takeover waits for that transaction, which needs a.
     const bLease = await Promise.race([
       event(b, "acquired"),
-      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 8000))
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20000))
     ])
     if (bLease === undefined) a.process.kill("SIGCONT")
     const granted = bLease ?? (await event(b, "acquired"))
@@ -129,7 +134,7 @@ describe("leases held by real processes", () => {
   })
 
   it("tidemark lock list shows a held lease; lock release --force removes it and the holder stops", async () => {
-    const a = startWorker("operator", { LEASE_TTL_MS: "3000" })
+    const a = startWorker("operator", { LEASE_TTL_MS: "15000" })
     const acquired = await event(a, "acquired")
 
     const list = await Cli.run(["lock", "list", "--json"], { DATABASE_URL: url })
@@ -138,7 +143,8 @@ describe("leases held by real processes", () => {
     const row = rows.find((r) => r["name"] === "operator")
     expect(row).toMatchObject({ pid: a.process.pid, token: acquired.token })
     expect(row!["expiresInSeconds"]).toBeGreaterThan(0)
-    expect(row!["heartbeatAgeSeconds"]).toBeLessThan(3)
+    expect(row!["heartbeatAgeSeconds"]).toBeGreaterThanOrEqual(0)
+    expect(row!["heartbeatAgeSeconds"]).toBeLessThan(15)
     const text = await Cli.run(["lock", "list"], { DATABASE_URL: url })
     expect(text.stdout).toMatch(/^NAME\s+HOLDER\s+TOKEN\s+AGE\s+HEARTBEAT\s+EXPIRES IN$/m)
     expect(text.stdout).toContain(`pid ${a.process.pid}`)
@@ -150,9 +156,9 @@ describe("leases held by real processes", () => {
     const released = await Cli.run(["lock", "release", "operator", "--force"], { DATABASE_URL: url })
     expect(released.code, released.stderr).toBe(0)
     expect(released.stdout).toContain(`released operator: held by pid ${a.process.pid}`)
-    // The holder finds its lease gone at the next renewal (every second) and stops.
+    // The holder finds its lease gone at the next renewal (every 5 s) and stops: released, not taken over.
     const aDone = await a.finished
     expect(aDone.code).toBe(1)
-    expect(JSON.parse(aDone.stdout.trim().split("\n").at(-1)!)).toMatchObject({ tag: "LockLost", reason: "taken-over" })
+    expect(JSON.parse(aDone.stdout.trim().split("\n").at(-1)!)).toMatchObject({ tag: "LockLost", reason: "released" })
   })
 })

@@ -28,6 +28,12 @@ export interface Lease {
   readonly lost: Effect.Effect<never, LockLost>
   /** Asserts, inside the caller's write transaction, that the lease is still this one. */
   readonly fence: Effect.Effect<void, FencedOut | SqlError>
+  /**
+   * Asks the store whether the lease is still this one, and fails with
+   * `LockLost` if not: for a caller that failed and must tell a lost lease from
+   * its own failure before trying again.
+   */
+  readonly verify: Effect.Effect<void, LockLost | SqlError>
 }
 
 export interface AcquireOptions {
@@ -124,8 +130,8 @@ export const make = Effect.gen(function* () {
         Effect.either
       )
       if (Either.isRight(outcome)) {
-        if (!outcome.right) {
-          return yield* Deferred.fail(lost, new LockLost({ name, token: grant.token, reason: "taken-over" }))
+        if (outcome.right !== "renewed") {
+          return yield* Deferred.fail(lost, new LockLost({ name, token: grant.token, reason: outcome.right }))
         }
         lastRenewed = attemptAt
         lastFailed = false
@@ -178,6 +184,13 @@ export const make = Effect.gen(function* () {
       holder: holder.holder,
       token: grant.token,
       lost: Deferred.await(lost),
+      verify: Effect.flatMap(store.find(name), (row) =>
+        Option.isSome(row) && row.value.holder === holder.holder && row.value.token === grant.token
+          ? Effect.void
+          : Effect.fail(
+              new LockLost({ name, token: grant.token, reason: Option.isSome(row) ? "taken-over" : "released" })
+            )
+      ),
       // A write transaction silent for a renewal interval is ended by the server, well
       // before the lease could expire and a successor would have to wait for its row lock.
       fence: store.fence(name, grant.token, timings.renewEvery)

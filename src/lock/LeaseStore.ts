@@ -18,6 +18,9 @@ export interface LeaseRow extends HolderInfo {
   readonly expiresInMillis: number
 }
 
+/** What a renewal found: still ours (extended), someone else's now, or nobody's (released by someone else). */
+export type RenewOutcome = "renewed" | "taken-over" | "released"
+
 export type AcquireResult =
   { readonly _tag: "Granted"; readonly token: number } | { readonly _tag: "Busy"; readonly current: LeaseRow }
 
@@ -38,16 +41,18 @@ export interface LeaseStoreShape {
     holder: HolderInfo,
     ttl: Duration.Duration
   ) => Effect.Effect<Option.Option<number>, SqlError>
-  /** Extends the lease if it is still (holder, token)'s; false when it is not. */
+  /** Extends the lease if it is still (holder, token)'s; otherwise says whose it is now. */
   readonly renew: (
     name: string,
     holder: string,
     token: number,
     ttl: Duration.Duration
-  ) => Effect.Effect<boolean, SqlError>
+  ) => Effect.Effect<RenewOutcome, SqlError>
   /** Removes the lease if it is still (holder, token)'s; false when it is not. */
   readonly release: (name: string, holder: string, token: number) => Effect.Effect<boolean, SqlError>
   readonly list: Effect.Effect<ReadonlyArray<LeaseRow>, SqlError>
+  /** The lease's row, expired or not, if any. */
+  readonly find: (name: string) => Effect.Effect<Option.Option<LeaseRow>, SqlError>
   /** Removes the lease whoever holds it (an operator's override); returns what it removed. */
   readonly forceRelease: (name: string) => Effect.Effect<Option.Option<LeaseRow>, SqlError>
   /**

@@ -60,10 +60,11 @@ export const layer: Layer.Layer<LeaseStore> = Layer.effect(
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
           const existing = (yield* Ref.get(leases)).get(name)
-          if (existing === undefined || existing.holder !== holder || existing.token !== token) return false
+          if (existing === undefined) return "released" as const
+          if (existing.holder !== holder || existing.token !== token) return "taken-over" as const
           const renewed = { ...existing, heartbeatAt: now, expiresAt: now + Duration.toMillis(ttl) }
           yield* Ref.update(leases, (map) => new Map(map).set(name, renewed))
-          return true
+          return "renewed" as const
         }),
       release: (name, holder, token) =>
         Ref.modify(leases, (map) => {
@@ -78,6 +79,12 @@ export const layer: Layer.Layer<LeaseStore> = Layer.effect(
         const map = yield* Ref.get(leases)
         return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, lease]) => toRow(name, lease, now))
       }),
+      find: (name) =>
+        Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const existing = (yield* Ref.get(leases)).get(name)
+          return existing === undefined ? Option.none() : Option.some(toRow(name, existing, now))
+        }),
       forceRelease: (name) =>
         Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis

@@ -89,7 +89,15 @@ export const layer = Layer.effect(
              SET heartbeat_at = now(), expires_at = now() + ${Duration.toMillis(ttl)} * interval '1 millisecond'
            WHERE name = ${name} AND holder = ${holder} AND token = ${token}
           RETURNING token`
-      ).pipe(Effect.map((rows) => rows.length === 1))
+      ).pipe(
+        Effect.flatMap((rows) =>
+          rows.length === 1
+            ? Effect.succeed("renewed" as const)
+            : Effect.map(current(name), (held) =>
+                Option.isSome(held) ? ("taken-over" as const) : ("released" as const)
+              )
+        )
+      )
 
     const release: LeaseStore["Type"]["release"] = (name, holder, token) =>
       direct(
@@ -121,6 +129,6 @@ export const layer = Layer.effect(
       )
     }
 
-    return LeaseStore.of({ tryAcquire, takeOver, renew, release, list, forceRelease, fence })
+    return LeaseStore.of({ tryAcquire, takeOver, renew, release, list, find: current, forceRelease, fence })
   })
 )

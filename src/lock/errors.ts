@@ -1,4 +1,5 @@
-import { Data, Duration } from "effect"
+import { Data, type Duration } from "effect"
+import { formatDuration } from "../util/humanDuration.js"
 
 /** Who holds a lease, as the store reports it. */
 export interface HolderInfo {
@@ -16,19 +17,28 @@ export class LockBusy extends Data.TaggedError("LockBusy")<
   }
 > {
   override get message() {
-    return `lease ${this.name} is held by pid ${this.pid} on ${this.host} (for ${Duration.format(this.age)}, last heartbeat ${Duration.format(this.sinceHeartbeat)} ago)`
+    return `lease ${this.name} is held by pid ${this.pid} on ${this.host} (for ${formatDuration(this.age)}, last heartbeat ${formatDuration(this.sinceHeartbeat)} ago)`
   }
+}
+
+/** Why a holder lost its lease. */
+export type LockLostReason = "taken-over" | "released" | "deadline-passed" | "fenced-out"
+
+const lostBecause: Record<LockLostReason, string> = {
+  "taken-over": "another holder took it over",
+  released: "it was released by someone else (an operator's `tidemark lock release --force`)",
+  "deadline-passed":
+    "could not renew it before the renew deadline (the database was unreachable, or this process was paused)",
+  "fenced-out": "a write was refused: another holder has the lease now"
 }
 
 export class LockLost extends Data.TaggedError("LockLost")<{
   readonly name: string
   readonly token: number
-  readonly reason: "taken-over" | "deadline-passed"
+  readonly reason: LockLostReason
 }> {
   override get message() {
-    return this.reason === "taken-over"
-      ? `lost lease ${this.name} (token ${this.token}): another holder took it over`
-      : `lost lease ${this.name} (token ${this.token}): could not renew it before the renew deadline`
+    return `lost lease ${this.name} (token ${this.token}): ${lostBecause[this.reason]}`
   }
   get hint() {
     return "the work stopped before another holder could be granted the lease; rerun to continue"

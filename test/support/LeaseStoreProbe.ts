@@ -27,7 +27,7 @@ export const probed = (probe: Probe) =>
             Effect.flatMap((fail) => (fail ? Effect.fail(dropped) : store.renew(name, holder, token, ttl))),
             Effect.tapBoth({
               onFailure: () => Queue.offer(probe.renewals, "failed"),
-              onSuccess: (ok) => Queue.offer(probe.renewals, ok ? "renewed" : "refused")
+              onSuccess: (outcome) => Queue.offer(probe.renewals, outcome === "renewed" ? "renewed" : "refused")
             })
           )
       })
