@@ -69,8 +69,8 @@ describe("documents sink", () => {
         yield* addSource("copied")
         yield* addSource("upserted")
         const keys = new Set(items.map((i) => i.key))
-        yield* sink.write("copied", { items, unstored: keys, deletes: [], errors: [] }, Effect.void)
-        yield* sink.write("upserted", { items, deletes: [], errors: [] }, Effect.void)
+        yield* sink.write("copied", { items, unstored: keys, deletes: [] }, Effect.void)
+        yield* sink.write("upserted", { items, deletes: [] }, Effect.void)
         const copied = yield* rowsOf("copied")
         expect(copied).toHaveLength(items.length)
         expect(copied).toEqual(yield* rowsOf("upserted"))
@@ -97,11 +97,11 @@ describe("documents sink", () => {
         const sink = yield* Sink
         yield* addSource("conflict")
         const [stale, fresh] = [item("a.md", "# old\n", null), item("b.md", "# B\n", null)]
-        yield* sink.write("conflict", { items: [stale], deletes: [], errors: [] }, Effect.void)
+        yield* sink.write("conflict", { items: [stale], deletes: [] }, Effect.void)
         const changed = { ...stale, content: within("# new\n"), contentHash: "new-hash" }
         const rejected = yield* sink.write(
           "conflict",
-          { items: [changed, fresh], unstored: new Set(["a.md", "b.md"]), deletes: [], errors: [] },
+          { items: [changed, fresh], unstored: new Set(["a.md", "b.md"]), deletes: [] },
           Effect.void
         )
         expect(rejected).toEqual([])
@@ -134,9 +134,7 @@ describe("documents sink", () => {
           const sink = yield* Sink
           for (const batch of [first, second]) {
             const unstored = new Set(batch.map((i) => i.key))
-            expect(
-              yield* sink.write("restricted", { items: batch, unstored, deletes: [], errors: [] }, Effect.void)
-            ).toEqual([])
+            expect(yield* sink.write("restricted", { items: batch, unstored, deletes: [] }, Effect.void)).toEqual([])
           }
         }).pipe(Effect.provide(asRole))
         const rows = yield* rowsOf("restricted")

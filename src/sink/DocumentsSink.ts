@@ -4,18 +4,23 @@
  * first (documents the plan found not stored are staged by a binary COPY just
  * before it), then one INSERT of the staged documents, one
  * `INSERT … SELECT FROM unnest(...) ON CONFLICT` for the others, one DELETE
- * for all deletions, and the batch's item errors. The search vector is left
- * NULL (derived later, off the write path).
+ * for all deletions. Items it cannot store (broken frontmatter) it returns,
+ * for the sync to record. The search vector is left NULL (derived later, off
+ * the write path).
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Either, Layer } from "effect"
 import { BinaryRows, copyIn } from "../db/Copy.js"
 import { MainDb, transaction } from "../db/Database.js"
+import { mapSqlError } from "../db/StoreError.js"
 import { insufficientPrivilege, sqlStateOf, uniqueViolation } from "../db/SqlState.js"
 import { textArray } from "../db/TextArray.js"
 import type { ReadItem } from "../source/Source.js"
 import { type Parsed, parseDocument } from "./Document.js"
-import { type ItemErrorRow, Sink } from "./Sink.js"
+import { type ItemErrorRow, Sink, SinkError } from "./Sink.js"
+
+/** The driver's failures as the sink's own. */
+const asSinkError = (operation: string) => mapSqlError((cause) => new SinkError({ operation, cause }))
 
 /** Rows changed by one sync past which the table's statistics are refreshed. */
 const analyzeAfter = 1000
@@ -93,36 +98,34 @@ export const layer = Layer.effect(
         title = excluded.title, tsv = NULL, imported_at = excluded.imported_at`
 
     return Sink.of({
+      noun: "documents",
       // The lookups go through the primary keys whatever the planner's statistics say
       // (right after a bulk import they are stale, and a join would scan the source).
       differing: (sourceId, items) =>
         Effect.map(
-          sql<{ at: number; stored: string | null; failed: boolean }>`
+          sql<{ at: number; stored: string | null }>`
             WITH u AS MATERIALIZED (
                    SELECT * FROM unnest(${textArray(items.map((i) => i.key))}::text[], ${textArray(items.map((i) => i.version))}::text[])
                      WITH ORDINALITY AS u(key, version, at)),
                  d AS MATERIALIZED (
                    SELECT key, source_version FROM tidemark.documents
-                    WHERE source_id = ${sourceId} AND key = ANY(ARRAY(SELECT key FROM u))),
-                 e AS MATERIALIZED (
-                   SELECT key FROM tidemark.item_errors
                     WHERE source_id = ${sourceId} AND key = ANY(ARRAY(SELECT key FROM u)))
-            SELECT u.at::int4 AS at, d.source_version AS stored, e.key IS NOT NULL AS failed
-              FROM u LEFT JOIN d USING (key) LEFT JOIN e USING (key)
+            SELECT u.at::int4 AS at, d.source_version AS stored
+              FROM u LEFT JOIN d USING (key)
              WHERE d.source_version IS DISTINCT FROM u.version`,
-          (rows) => rows.map((row) => ({ item: items[row.at - 1]!, stored: row.stored, failed: row.failed }))
-        ),
+          (rows) => rows.map((row) => ({ item: items[row.at - 1]!, stored: row.stored }))
+        ).pipe(asSinkError("look up stored versions")),
       count: (sourceId) =>
         Effect.map(
           sql<{ count: string }>`SELECT count(*) AS count FROM tidemark.documents WHERE source_id = ${sourceId}`,
           (rows) => Number(rows[0]!.count)
-        ),
+        ).pipe(asSinkError("count documents")),
       keysAfter: (sourceId, after, limit) =>
         Effect.map(
           sql<{ key: string }>`
             SELECT key FROM tidemark.documents WHERE source_id = ${sourceId} AND key > ${after} ORDER BY key LIMIT ${limit}`,
           (rows) => rows.map((r) => r.key)
-        ),
+        ).pipe(asSinkError("list stored keys")),
       write: (sourceId, batch, fence) => {
         const rejected: Array<ItemErrorRow> = []
         const documents = batch.items.flatMap((item) => {
@@ -133,8 +136,6 @@ export const layer = Layer.effect(
           }
           return [{ item, frontmatter: parsed.right.frontmatter, title: parsed.right.title }]
         })
-        const errors = [...batch.errors, ...rejected]
-        const cleared = batch.resolved ?? []
         const unstored = batch.unstored ?? new Set<string>()
         const attempt = (copyUnstored: boolean) =>
           transaction(sql)(
@@ -156,18 +157,6 @@ export const layer = Layer.effect(
               if (upserted.length > 0) yield* upsert(sourceId, upserted)
               if (batch.deletes.length > 0) {
                 yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${textArray(batch.deletes)}::text[])`
-              }
-              if (cleared.length > 0) {
-                yield* sql`DELETE FROM tidemark.item_errors WHERE source_id = ${sourceId} AND key = ANY(${textArray(cleared)}::text[])`
-              }
-              if (errors.length > 0) {
-                yield* sql`
-                  INSERT INTO tidemark.item_errors AS e (source_id, key, version, error)
-                  SELECT ${sourceId}, k, v, r
-                    FROM unnest(${textArray(errors.map((e) => e.key))}::text[], ${textArray(errors.map((e) => e.version))}::text[],
-                                ${textArray(errors.map((e) => e.error))}::text[]) AS u(k, v, r)
-                  ON CONFLICT (source_id, key) DO UPDATE SET
-                    version = excluded.version, error = excluded.error, attempts = e.attempts + 1, last_at = now()`
               }
               return rejected
             })
@@ -191,7 +180,8 @@ export const layer = Layer.effect(
                   })
                 )
               : attempt(false)
-          )
+          ),
+          asSinkError("write a batch")
         )
       },
       // After a large change the statistics are stale (a first import leaves them at
@@ -200,7 +190,9 @@ export const layer = Layer.effect(
       afterSync: (changedRows) =>
         changedRows < analyzeAfter
           ? Effect.void
-          : Effect.asVoid(sql`ANALYZE tidemark.documents (source_id, key, source_version)`)
+          : Effect.asVoid(sql`ANALYZE tidemark.documents (source_id, key, source_version)`).pipe(
+              asSinkError("refresh statistics")
+            )
     })
   })
 )

@@ -8,7 +8,7 @@
 import { Clock, Duration, Effect, Option, Ref } from "effect"
 import * as RunState from "../state/RunState.js"
 import type { Target } from "../source/Source.js"
-import type { OpenOp } from "./Ops.js"
+import type { OpenOp } from "../ops/OpsStore.js"
 import type { Progress } from "./Progress.js"
 
 export interface Tracking {

@@ -1,65 +1,20 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Args, Command, Options } from "@effect/cli"
-import { Console, Duration, Effect, Either, Layer, Option, Ref } from "effect"
-import * as PgRunStateStore from "../../state/PgRunStateStore.js"
-import * as PgCheckpointStore from "../../checkpoint/PgCheckpointStore.js"
-import * as DocumentsSink from "../../sink/DocumentsSink.js"
-import * as LeaseLock from "../../lock/LeaseLock.js"
+import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Console, Duration, Effect, Either, Option, Ref } from "effect"
 import * as LeaseTimings from "../../lock/LeaseTimings.js"
-import * as PgLeaseStore from "../../lock/PgLeaseStore.js"
 import * as DirSource from "../../source/DirSource.js"
 import * as GitSource from "../../source/git/GitSource.js"
 import { initialProgress } from "../../sync/Progress.js"
 import * as RunState from "../../state/RunState.js"
 import * as SyncProgram from "../../sync/SyncProgram.js"
+import * as Tidemark from "../../Tidemark.js"
+import { formatDuration } from "../../util/humanDuration.js"
+import { interruptOn } from "../../util/interruptOn.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
+import * as Flags from "../flags.js"
 import { PartialRun } from "../PartialRun.js"
 import * as ProgressReporter from "../ProgressReporter.js"
-import { UsageError } from "../UsageError.js"
-
-const syncLayer = Layer.mergeAll(
-  LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)),
-  PgCheckpointStore.layer,
-  PgRunStateStore.layer,
-  DocumentsSink.layer
-)
-
-const parseDuration = (text: string): Option.Option<Duration.Duration> => {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
-  if (match === null) return Option.none()
-  const value = Number(match[1])
-  const unit = match[2] ?? "s"
-  return Option.some(
-    unit === "ms"
-      ? Duration.millis(value)
-      : unit === "m"
-        ? Duration.minutes(value)
-        : unit === "h"
-          ? Duration.hours(value)
-          : Duration.seconds(value)
-  )
-}
-
-/** A duration flag: none when absent, a usage error unless it is a duration of at least `min`. */
-const durationFlag = (flag: string, value: Option.Option<string>, hint: string, min = Duration.zero) =>
-  Option.match(value, {
-    onNone: () => Effect.succeed(Option.none<Duration.Duration>()),
-    onSome: (text) =>
-      Option.match(
-        Option.filter(parseDuration(text), (duration) => !Duration.lessThan(duration, min)),
-        {
-          onNone: () =>
-            Effect.fail(
-              new UsageError({
-                message: `--${flag} ${text} is not a duration${Duration.greaterThan(min, Duration.zero) ? ` of at least ${Duration.format(min)}` : ""}`,
-                hint
-              })
-            ),
-          onSome: (duration) => Effect.succeed(Option.some(duration))
-        }
-      )
-  })
 
 const options = {
   ...dbOptions,
@@ -77,24 +32,33 @@ const options = {
     Options.withDescription("Git: the branch, tag or commit to sync (default HEAD). Implies --git."),
     Options.optional
   ),
-  leaseTtl: Options.text("lease-ttl").pipe(
-    Options.withDescription(
-      "How long the source's lease outlives a holder that stopped renewing it (hung, or on a lost host) before another sync may take over (default 30s)."
-    ),
-    Options.optional
+  leaseTtl: Flags.duration(
+    "lease-ttl",
+    "How long the source's lease outlives a holder that stopped renewing it (hung, or on a lost host) before another sync may take over (default 30s).",
+    "3 millis"
+  ).pipe(
+    Options.mapEffect((ttl) =>
+      Option.match(ttl, {
+        onNone: () => Effect.succeed(Option.none<LeaseTimings.LeaseTimings>()),
+        onSome: (value) =>
+          Either.match(LeaseTimings.fromTtl(value), {
+            onLeft: (invalid) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--lease-ttl: ${invalid.reason}`))),
+            onRight: (timings) => Effect.succeed(Option.some(timings))
+          })
+      })
+    )
   ),
-  stateFlushEvery: Options.text("state-flush-every").pipe(
-    Options.withDescription("How often the progress shown by `tidemark status` is saved while syncing (default 30s)."),
-    Options.optional
+  stateFlushEvery: Flags.duration(
+    "state-flush-every",
+    "How often the progress shown by `tidemark status` is saved while syncing (default 30s).",
+    "100 millis"
   ),
-  timeout: Options.text("timeout").pipe(
-    Options.withDescription("Stop cooperatively after this long (e.g. 90s, 5m), saving progress: exit 75."),
-    Options.optional
+  timeout: Flags.duration(
+    "timeout",
+    "Stop cooperatively after this long (e.g. 90s, 5m), saving progress: exit 75.",
+    "1 millis"
   ),
-  concurrency: Options.integer("concurrency").pipe(
-    Options.withDescription("Files read at once."),
-    Options.withDefault(4)
-  ),
+  concurrency: Flags.integerIn("concurrency", "Files read at once.", { min: 1, max: 64 }).pipe(Options.withDefault(4)),
   json: Options.boolean("json").pipe(
     Options.withDescription("Progress as JSON lines on stderr, the result as JSON on stdout.")
   ),
@@ -115,42 +79,14 @@ const options = {
     Options.withDescription("Glob to leave out (repeatable; .git/ and node_modules/ always are)."),
     Options.repeated
   ),
-  maxSizeMb: Options.integer("max-size-mb").pipe(
-    Options.withDescription("Larger files are item errors."),
+  maxSizeMb: Flags.integerIn("max-size-mb", "Larger files are item errors.", { min: 1, max: 1024 }).pipe(
     Options.withDefault(10)
   )
 }
 
 export const syncCommand = Command.make("sync", options, (flags) =>
   Effect.gen(function* () {
-    const stateFlushEvery = yield* durationFlag(
-      "state-flush-every",
-      flags.stateFlushEvery,
-      "use e.g. 10s or 1m",
-      Duration.millis(100)
-    )
-    const leaseTtl = yield* durationFlag("lease-ttl", flags.leaseTtl, "use e.g. 30s or 2m")
-    const leaseTimings = yield* Option.match(leaseTtl, {
-      onNone: () => Effect.succeed(Option.none<LeaseTimings.LeaseTimings>()),
-      onSome: (ttl) =>
-        Either.match(LeaseTimings.fromTtl(ttl), {
-          onLeft: (invalid) =>
-            Effect.fail(
-              new UsageError({
-                message: `--lease-ttl ${Option.getOrElse(flags.leaseTtl, () => "")}: ${invalid.reason}`,
-                hint: "use e.g. 30s"
-              })
-            ),
-          onRight: (timings) => Effect.succeed(Option.some(timings))
-        })
-    })
-    const timeout = yield* durationFlag("timeout", flags.timeout, "use e.g. 90s, 5m or 1h")
-    if (flags.concurrency < 1 || flags.concurrency > 64) {
-      return yield* new UsageError({
-        message: `--concurrency ${flags.concurrency} is out of range`,
-        hint: "use 1 to 64"
-      })
-    }
+    const { leaseTtl: leaseTimings, stateFlushEvery, timeout } = flags
     const root = path.resolve(flags.path)
     const sourceId = Option.getOrElse(flags.source, () => root)
     const maxBytes = flags.maxSizeMb * 1024 * 1024
@@ -182,29 +118,28 @@ export const syncCommand = Command.make("sync", options, (flags) =>
         onNone: () => ({}),
         onSome: (flushEvery) => ({ runStatePolicy: { ...RunState.defaultRunStatePolicy, flushEvery } })
       })
-    }).pipe(
+    })
+    const banked = Effect.map(Ref.get(progress), (p) => p.banked)
+    const partial = (reason: string) =>
+      Effect.flatMap(banked, (n) => Effect.fail(new PartialRun({ reason, banked: n })))
+    // The timer says when it fires, before the batches in flight finish: a caller (a test)
+    // can see the moment the sync stops taking new work.
+    const stopAt = (duration: Duration.Duration) =>
+      Effect.sleep(duration).pipe(
+        Effect.zipRight(
+          Effect.logWarning(`--timeout ${formatDuration(duration)} reached: stopping after the batches in flight`)
+        ),
+        Effect.zipRight(partial(`stopped after --timeout ${formatDuration(duration)}`))
+      )
+    const bounded = (Option.isSome(timeout) ? interruptOn(sync, stopAt(timeout.value)) : sync).pipe(
+      // The count once the batches in flight are banked.
+      Effect.catchTag("PartialRun", (stopped) => partial(stopped.reason)),
+      // A run that held the lease and lost it stops with its progress saved: partial, never a skip.
+      Effect.catchTag("LockLost", (lost) => partial(lost.message)),
       Effect.onInterrupt(() =>
-        Effect.flatMap(Ref.get(progress), (p) =>
-          Effect.logWarning(`interrupted: ${p.banked} items banked, rerun to continue`)
-        )
+        Effect.flatMap(banked, (n) => Effect.logWarning(`interrupted: ${n} items banked, rerun to continue`))
       )
     )
-    const bounded = Option.match(timeout, {
-      onNone: () => sync,
-      onSome: (duration) =>
-        sync.pipe(
-          Effect.timeoutFail({
-            duration,
-            onTimeout: () =>
-              new PartialRun({ reason: `stopped after --timeout ${Duration.format(duration)}`, banked: 0 })
-          }),
-          Effect.catchTag("PartialRun", (partial) =>
-            Effect.flatMap(Ref.get(progress), (p) =>
-              Effect.fail(new PartialRun({ reason: partial.reason, banked: p.banked }))
-            )
-          )
-        )
-    })
     const summary = yield* bounded.pipe(
       Effect.map(Option.some),
       Effect.catchTag("LockBusy", (busy) =>
@@ -230,7 +165,7 @@ export const syncCommand = Command.make("sync", options, (flags) =>
       yield* Console.log(
         `  ${s.failed} items failed: see \`tidemark status\`; ${source.kind === "git" ? "they are retried when a commit changes them" : "they are retried by every sync"}`
       )
-  }).pipe(Effect.scoped, Effect.provide(syncLayer), withDatabase(flags))
+  }).pipe(Effect.scoped, Effect.provide(Tidemark.servicesPg), withDatabase(flags))
 ).pipe(
   Command.withDescription(
     "Sync a folder or a git repository into PostgreSQL; resumes where an interrupted sync stopped."

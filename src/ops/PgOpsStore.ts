@@ -1,0 +1,95 @@
+/**
+ * Sources and ops in PostgreSQL (`tidemark.sources`, `tidemark.ops`), on the
+ * main pool: each write is one transaction that begins with the lease's fence,
+ * which runs on the same connection. Finishing also drops the op's banked items.
+ */
+import { Effect, Layer } from "effect"
+import { MainDb, transaction } from "../db/Database.js"
+import { wrapSql } from "../db/StoreError.js"
+import { type OpenOp, OpsStore, pinned, SourceConflict } from "./OpsStore.js"
+
+const store = "ops store"
+
+export const layer = Layer.effect(
+  OpsStore,
+  Effect.map(MainDb, ({ sql }) => {
+    const fenced =
+      (operation: string) =>
+      <A, E, E2, R>(fence: Effect.Effect<void, E>, work: Effect.Effect<A, E2, R>) =>
+        transaction(sql)(Effect.zipRight(fence, work)).pipe(wrapSql(store, operation))
+
+    return OpsStore.of({
+      ensureSource: (source, fence) =>
+        fenced("record the source")(
+          fence,
+          Effect.gen(function* () {
+            const [row] = yield* sql<{ kind: string; root: string }>`
+              INSERT INTO tidemark.sources AS s (id, kind, root) VALUES (${source.id}, ${source.kind}, ${source.root})
+              ON CONFLICT (id) DO UPDATE SET updated_at = now()
+              RETURNING kind, root`
+            if (row !== undefined && (row.kind !== source.kind || row.root !== source.root)) {
+              return yield* new SourceConflict({ sourceId: source.id, existingRoot: row.root, existingKind: row.kind })
+            }
+          })
+        ),
+      openOrResume: (sourceId, token, fence) =>
+        fenced("open or resume the op")(
+          fence,
+          Effect.gen(function* () {
+            const [open] = yield* sql<{ id: string; banked: string; restarts: number; base: unknown; target: unknown }>`
+              UPDATE tidemark.ops SET restarts = restarts + 1, fencing_token = ${token}, updated_at = now()
+               WHERE source_id = ${sourceId} AND status = 'open'
+              RETURNING id, banked, restarts, base, target`
+            if (open !== undefined) {
+              return {
+                id: Number(open.id),
+                banked: Number(open.banked),
+                restarts: open.restarts,
+                resumed: true,
+                base: open.base,
+                target: pinned(open.target)
+              } satisfies OpenOp
+            }
+            const [created] = yield* sql<{ id: string; base: unknown }>`
+              INSERT INTO tidemark.ops (source_id, base, target, fencing_token)
+              SELECT ${sourceId}, watermark, '{}'::jsonb, ${token} FROM tidemark.sources WHERE id = ${sourceId}
+              RETURNING id, base`
+            return {
+              id: Number(created!.id),
+              banked: 0,
+              restarts: 0,
+              resumed: false,
+              base: created!.base,
+              target: null
+            } satisfies OpenOp
+          })
+        ),
+      recordTarget: (opId, target, fence) =>
+        fenced("pin the op's target")(
+          fence,
+          Effect.asVoid(
+            sql`UPDATE tidemark.ops SET target = ${JSON.stringify(target)}::jsonb, updated_at = now() WHERE id = ${opId}`
+          )
+        ),
+      recordPlanned: (opId, planned, fence) =>
+        fenced("record the plan")(
+          fence,
+          Effect.asVoid(sql`UPDATE tidemark.ops SET planned = ${planned}, updated_at = now() WHERE id = ${opId}`)
+        ),
+      finish: (sourceId, opId, watermark, fence) =>
+        fenced("finish the op")(
+          fence,
+          Effect.gen(function* () {
+            yield* sql`UPDATE tidemark.sources SET watermark = ${JSON.stringify(watermark)}::jsonb, updated_at = now() WHERE id = ${sourceId}`
+            yield* sql`UPDATE tidemark.ops SET status = 'done', completed_at = now(), updated_at = now() WHERE id = ${opId}`
+            yield* sql`DELETE FROM tidemark.op_items WHERE op_id = ${opId}`
+          })
+        ),
+      watermarkOf: (sourceId) =>
+        sql<{ watermark: unknown }>`SELECT watermark FROM tidemark.sources WHERE id = ${sourceId}`.pipe(
+          Effect.map((rows) => rows[0]?.watermark ?? null),
+          wrapSql(store, "read the watermark")
+        )
+    })
+  })
+)

@@ -1,0 +1,139 @@
+/**
+ * Carrying out a plan: the source's problems recorded first, then the changed
+ * items read a batch at a time (ahead of the writes) and written, then the
+ * deletions. Each batch is written in one fenced transaction by the sink, its
+ * item errors recorded (fenced too), and then banked: the three are one
+ * uninterruptible step, so an interruption can never leave a written batch
+ * unbanked.
+ */
+import { Effect, Ref, Stream } from "effect"
+import type * as Checkpoint from "../checkpoint/Checkpoint.js"
+import type { Lease } from "../lock/LeaseLock.js"
+import { type ErrorChange, isEmptyChange, ItemErrorStore } from "../quarantine/ItemErrorStore.js"
+import { type Batch, type ItemErrorRow, Sink } from "../sink/Sink.js"
+import { ItemProblem, type ReadItem, type Source } from "../source/Source.js"
+import { inBatches } from "../util/batches.js"
+import type { ChangedItem, Plan } from "./Plan.js"
+import type { Progress } from "./Progress.js"
+
+const writeBatchSize = 500
+/**
+ * Batches written at once, each in its own transaction on its own connection
+ * (their keys are disjoint). Two keep PostgreSQL busy while the next batch is
+ * serialised (figures in BENCHMARKS.md).
+ */
+const concurrentWrites = 2
+const deleteBatch = 1000
+
+export interface Applying {
+  readonly sourceId: string
+  readonly source: Source
+  readonly concurrency: number
+  readonly progress: Ref.Ref<Progress>
+  readonly lease: Lease
+  readonly checkpoint: Checkpoint.Checkpoint
+}
+
+interface SortedBatch {
+  readonly items: ReadonlyArray<ReadItem>
+  readonly unstored: ReadonlySet<string>
+  readonly errors: ReadonlyArray<ItemErrorRow>
+  readonly banked: ReadonlyArray<{ readonly key: string; readonly version: string }>
+}
+
+/** Splits a batch of read results into items to write and items that could not be read, with what to bank for each. */
+const sortBatch = (
+  planned: ReadonlyArray<ChangedItem>,
+  results: ReadonlyArray<ReadItem | ItemProblem>
+): SortedBatch => {
+  const items: Array<ReadItem> = []
+  const unstored = new Set<string>()
+  const errors: Array<ItemErrorRow> = []
+  const banked: Array<{ key: string; version: string }> = []
+  planned.forEach(({ planned: item, stored }, i) => {
+    const read = results[i]!
+    if (read instanceof ItemProblem) {
+      errors.push({ key: item.key, version: item.version, error: read.reason })
+      banked.push({ key: item.key, version: item.version })
+    } else {
+      items.push(read)
+      if (!stored) unstored.add(item.key)
+      banked.push({ key: item.key, version: read.version })
+    }
+  })
+  return { items, unstored, errors, banked }
+}
+
+export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applying) {
+  const { sourceId, source, progress, lease, checkpoint } = ctx
+  const sink = yield* Sink
+  const errorStore = yield* ItemErrorStore
+  const recordErrors = (change: ErrorChange) =>
+    isEmptyChange(change) ? Effect.void : errorStore.record(sourceId, change, lease.fence)
+
+  /**
+   * Writes a batch, records its errors, banks it and counts it: one step, so that what
+   * is written is always banked and counted (an interruption between them, by a sibling
+   * batch's failure, would leave the counts behind the database).
+   */
+  const writeAndBank = (
+    batch: Batch,
+    readErrors: ReadonlyArray<ItemErrorRow>,
+    resolved: ReadonlyArray<string>,
+    rows: ReadonlyArray<{ readonly key: string; readonly version: string }>
+  ) =>
+    Effect.uninterruptible(
+      Effect.gen(function* () {
+        const rejected = yield* sink.write(sourceId, batch, lease.fence)
+        const rejectedKeys = new Set(rejected.map((row) => row.key))
+        yield* recordErrors({
+          resolved: resolved.filter((key) => !rejectedKeys.has(key)),
+          errors: [...readErrors, ...rejected]
+        })
+        yield* checkpoint.bank(rows)
+        yield* Ref.update(progress, (p) => ({
+          ...p,
+          banked: p.banked + rows.length,
+          read: p.read + batch.items.length,
+          imported: p.imported + batch.items.length - rejected.length,
+          failed: p.failed + readErrors.length + rejected.length,
+          deleted: p.deleted + batch.deletes.length,
+          bytes: p.bytes + batch.items.reduce((sum, item) => sum + item.size, 0)
+        }))
+      })
+    )
+
+  const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
+  yield* recordErrors({ resolved: plan.resolvedErrors, errors: planErrors })
+  yield* Ref.update(progress, (p) => ({ ...p, failed: p.failed + planErrors.length }))
+
+  // Batches are read ahead (up to `concurrency` at once) while earlier ones are written.
+  yield* Stream.fromIterable(inBatches(plan.changed, writeBatchSize)).pipe(
+    Stream.mapEffect(
+      (planned) =>
+        Effect.map(source.read(planned.map((changed) => changed.planned)), (results) => sortBatch(planned, results)),
+      { concurrency: ctx.concurrency }
+    ),
+    Stream.mapEffect(
+      ({ items, unstored, errors, banked }) =>
+        writeAndBank(
+          { items, unstored, deletes: [] },
+          errors,
+          items.filter((item) => plan.failedKeys.has(item.key)).map((item) => item.key),
+          banked
+        ),
+      { concurrency: concurrentWrites }
+    ),
+    Stream.runDrain
+  )
+
+  yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "deleting" }))
+  for (const keys of inBatches(plan.deletes, deleteBatch)) {
+    yield* writeAndBank(
+      { items: [], deletes: keys },
+      [],
+      [],
+      keys.map((key) => ({ key, version: "deleted" }))
+    )
+  }
+})
