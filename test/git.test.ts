@@ -3,6 +3,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type * as SyncProgram from "../src/sync/SyncProgram.js"
+import * as Block from "./support/block.js"
 import * as Cli from "./support/cli.js"
 import * as Folder from "./support/folder.js"
 import * as Repo from "./support/repo.js"
@@ -250,13 +251,16 @@ describe("tidemark sync of a git repository (real git, real CLI, real PostgreSQL
 
   it("pins the op's commit: new commits during a sync wait for the next one, and status shows the range", async () => {
     const repo = Repo.makeRepo()
-    const pinned = Repo.commit(repo, Repo.notes(20000))
+    const pinned = Repo.commit(repo, Folder.heldFiles(3000))
+    // The sync waits at the held key, its op open, until the test lets go.
+    const held = await Block.blockKey(url, repo, Folder.heldKey)
     const child = Cli.tidemark(["sync", repo, "--json", "--concurrency", "1"], env())
-    while ((await documentCount(repo)) < 200) await new Promise((resolve) => setTimeout(resolve, 25))
-    Repo.commit(repo, { "late.md": "# late\n", "d0/note-0.md": "# late edit\n" })
+    await Block.untilWaiting(url, child.alive)
+    Repo.commit(repo, { "late.md": "# late\n", "a/note-00000.md": "# late edit\n" })
     const status = await Cli.run(["status", "--json"], env())
     const open = (JSON.parse(status.stdout) as Array<Record<string, any>>).find((s) => s["id"] === repo)!["openOp"]
     expect(open).toMatchObject({ base: null, target: { commit: pinned } })
+    await held.release()
     const result = await child.finished
     expect(result.code, result.stderr).toBe(0)
     expect((JSON.parse(result.stdout) as Summary).target.commit).toBe(pinned)
@@ -289,9 +293,12 @@ describe("tidemark sync of a git repository (real git, real CLI, real PostgreSQL
       // An open op keeps its commit; a new op pins the head.
       const pin = (await openTarget()) ?? Repo.head(repo)
       const toRead = await unwritten(pin)
+      const before = await documentCount(repo)
       const child = Cli.tidemark(["sync", repo, "--json", "--concurrency", "1"], env())
-      await new Promise((resolve) => setTimeout(resolve, 300 + Math.random() * 500))
-      if (child.process.exitCode === null) {
+      // Killed once it wrote a random share of what is left (or when it finished first).
+      const target = before + Math.floor(Math.random() * 3000)
+      while (child.alive() && (await documentCount(repo)) <= target) await new Promise((r) => setTimeout(r, 10))
+      if (child.alive()) {
         child.process.kill("SIGKILL")
         kills++
       }
@@ -324,17 +331,24 @@ describe("tidemark sync of a git repository (real git, real CLI, real PostgreSQL
   it("moves an interrupted op to the new head when its commit was rewritten away, keeping what it wrote", async () => {
     const repo = Repo.makeRepo()
     const base = Repo.commit(repo, { "keep.md": "# keep\n" })
-    const doomed = Repo.commit(repo, Repo.notes(20000))
+    const doomed = Repo.commit(repo, Folder.heldFiles(3000))
+    // Killed while it waits at the held key, with the batches before it written.
+    const held = await Block.blockKey(url, repo, Folder.heldKey)
     const child = Cli.tidemark(["sync", repo, "--json", "--concurrency", "1"], env())
-    while ((await documentCount(repo)) < 1000) await new Promise((resolve) => setTimeout(resolve, 25))
+    await Block.untilWaiting(url, child.alive)
     child.process.kill("SIGKILL")
     await child.finished
+    await held.release()
     const written = await documentCount(repo)
-    expect(written).toBeLessThan(20001)
+    expect(written).toBeGreaterThan(0)
+    expect(written).toBeLessThan(6002)
 
     // The op's commit is rewritten away: half the notes stay as they were, half change.
     Repo.git(repo, "reset", "-q", "--hard", base)
-    const rewritten = Repo.commit(repo, { ...Repo.notes(20000), ...Repo.notes(10000, " (rewritten)") })
+    const rewritten = Repo.commit(repo, {
+      ...Folder.heldFiles(3000),
+      ...Object.fromEntries(Object.keys(Folder.heldFiles(1500)).map((key) => [key, `# ${key} (rewritten)\n`]))
+    })
     expect(rewritten).not.toBe(doomed)
     const have = await stored(repo)
     const toRead = Object.entries(Repo.treeBlobs(repo)).filter(([key, oid]) => have[key]?.[0] !== oid).length
@@ -342,7 +356,7 @@ describe("tidemark sync of a git repository (real git, real CLI, real PostgreSQL
     expect(resumed.code, resumed.stderr).toBe(0)
     expect(resumed.stderr).toContain("no longer in the history of HEAD")
     expect(resumed.summary).toMatchObject({ resumed: true, target: { commit: rewritten }, read: toRead })
-    expect(toRead).toBeLessThan(20000)
+    expect(toRead).toBeLessThan(6001)
     expect(await stored(repo)).toEqual(expected(repo))
   })
 

@@ -7,6 +7,7 @@ import * as MemoryRunStateStore from "../src/state/MemoryRunStateStore.js"
 import * as PgRunStateStore from "../src/state/PgRunStateStore.js"
 import * as RunState from "../src/state/RunState.js"
 import { RunStateStore } from "../src/state/RunStateStore.js"
+import * as Block from "./support/block.js"
 import * as Cli from "./support/cli.js"
 import * as Folder from "./support/folder.js"
 import * as TestDatabase from "./support/TestDatabase.js"
@@ -206,8 +207,10 @@ describe("run state of a real sync (real CLI, real PostgreSQL)", () => {
     try {
       const migrated = await Cli.run(["migrate"], env)
       expect(migrated.code, migrated.stderr).toBe(0)
-      // Enough files that the import outlasts two flushes and a status run, on a fast machine too.
-      const root = Folder.makeFolder(Folder.notes(60000))
+      // The sync waits at the held key, after the batches before it, as long as the test likes.
+      const root = Folder.held(3000)
+      const total = 6001
+      const held = await Block.blockKey(url, root, Folder.heldKey)
       const saved = async () =>
         (
           await Folder.query<{ identity: RunState.Identity; counts: RunState.Counts; flushed_at: Date }>(
@@ -225,7 +228,7 @@ describe("run state of a real sync (real CLI, real PostgreSQL)", () => {
       // A sync running in another process right now: status shows its saved progress.
       const during = await Cli.run(["status", "--json"], env)
       const running = (JSON.parse(during.stdout) as Array<Record<string, any>>).find((s) => s["id"] === root)!
-      expect(running["run"]).toMatchObject({ phase: "importing", planned: 60000 })
+      expect(running["run"]).toMatchObject({ phase: "importing", planned: total })
       expect(running["run"]["done"]).toBeGreaterThan(0)
       // Wait for one more periodic flush, then kill.
       let later = await saved()
@@ -235,6 +238,7 @@ describe("run state of a real sync (real CLI, real PostgreSQL)", () => {
       }
       child.process.kill("SIGKILL")
       await child.finished
+      await held.release()
       const lastFlush = (await saved())!
 
       const status = await Cli.run(["status", "--json"], env)
@@ -243,7 +247,7 @@ describe("run state of a real sync (real CLI, real PostgreSQL)", () => {
         opId: lastFlush.identity.opId,
         phase: "importing",
         done: lastFlush.counts.done,
-        planned: 60000
+        planned: total
       })
       expect(after["run"]["itemsPerSecond"]).toBeGreaterThan(0)
       expect(after["run"]["etaSeconds"]).toBeGreaterThan(0)

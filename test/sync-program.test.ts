@@ -1,31 +1,22 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Either, Fiber, Layer, Option, Redacted, Ref, Schedule, Stream } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Redacted, Ref, Schedule, Stream } from "effect"
 import * as Checkpoint from "../src/checkpoint/Checkpoint.js"
-import * as PgRunStateStore from "../src/state/PgRunStateStore.js"
-import * as PgCheckpointStore from "../src/checkpoint/PgCheckpointStore.js"
 import * as Database from "../src/db/Database.js"
 import { DbSettings } from "../src/db/DbSettings.js"
 import * as Migrations from "../src/db/Migrations.js"
-import * as LeaseLock from "../src/lock/LeaseLock.js"
 import * as LeaseTimings from "../src/lock/LeaseTimings.js"
-import * as PgLeaseStore from "../src/lock/PgLeaseStore.js"
-import * as DocumentsSink from "../src/sink/DocumentsSink.js"
 import * as DirSource from "../src/source/DirSource.js"
 import { ItemProblem, type Listing, type Source } from "../src/source/Source.js"
 import { initialProgress } from "../src/sync/Progress.js"
 import * as SyncProgram from "../src/sync/SyncProgram.js"
+import * as Tidemark from "../src/Tidemark.js"
 import * as Folder from "./support/folder.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const syncLayers = (mainUrl: string, directUrl: string = mainUrl) =>
-  Layer.mergeAll(
-    LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)),
-    PgCheckpointStore.layer,
-    PgRunStateStore.layer,
-    DocumentsSink.layer
-  ).pipe(
+  Tidemark.servicesPg.pipe(
     Layer.provideMerge(Database.layer),
     Layer.provide(
       Layer.succeed(DbSettings, {
@@ -198,26 +189,34 @@ describe("SyncProgram in process", () => {
     }).pipe(Effect.scoped)
   )
 
-  it.live("keeps its lease through a listing that never waits on anything", () =>
+  it.live("lets the event loop turn during a listing that never waits on anything (the lease's heartbeat runs)", () =>
     Effect.gen(function* () {
       const url = yield* TestDatabase.freshDatabase("sync_busy_listing")
-      const root = Folder.makeFolder(Folder.notes(2000))
+      const root = Folder.makeFolder(Folder.notes(600))
       const plain: Source = yield* DirSource.make(root)
-      // 3 s of listing that never waits, against a lease lost 1 s after a missed renewal.
+      // A timer set while the listing spins must fire before the listing ends: the
+      // heartbeat's renewals are such timers. Between item 100 and item 500 the listing
+      // spins at least 600 ms of wall time, more than the 50 ms after which it must yield.
+      let listed = 0
+      let fired = false
+      let firedBy: number | undefined
       const busyListing = withListedItems(plain, (items) =>
         items.pipe(
           Stream.rechunk(40),
           Stream.map((entry) => {
+            listed++
+            if (listed === 100) setTimeout(() => (fired = true), 0)
+            if (listed === 500) firedBy = fired ? listed : undefined
             busy(1.5)
             return entry
           })
         )
       )
-      const timings = Either.getOrThrow(LeaseTimings.fromTtl("1500 millis"))
       const layers = syncLayers(url)
       yield* Migrations.migrate().pipe(Effect.provide(layers))
-      const summary = yield* runSync(busyListing, undefined, timings).pipe(Effect.provide(layers))
-      expect(summary).toMatchObject({ imported: 2000, failed: 0 })
+      const summary = yield* runSync(busyListing).pipe(Effect.provide(layers))
+      expect(summary).toMatchObject({ imported: 600, failed: 0 })
+      expect(firedBy).toBe(500)
     }).pipe(Effect.scoped)
   )
 

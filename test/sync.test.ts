@@ -3,6 +3,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type * as SyncProgram from "../src/sync/SyncProgram.js"
+import * as os from "node:os"
+import { holderId } from "../src/lock/localHolder.js"
+import * as Block from "./support/block.js"
+import * as Zombie from "./support/zombie.js"
 import * as Cli from "./support/cli.js"
 import * as Folder from "./support/folder.js"
 import * as TestDatabase from "./support/TestDatabase.js"
@@ -34,6 +38,17 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
         [root]
       )
     )[0]
+
+  const { heldKey } = Folder
+  const heldFolder = Folder.held
+  const errorCount = async (root: string) =>
+    Number(
+      (
+        await Folder.query<{ n: string }>(url, "SELECT count(*) AS n FROM tidemark.item_errors WHERE source_id = $1", [
+          root
+        ])
+      )[0]!.n
+    )
 
   beforeAll(async () => {
     url = await TestDatabase.createDatabase("sync")
@@ -232,18 +247,24 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
   })
 
   it("draws a progress bar with rate and ETA on a terminal", async () => {
-    // Enough files that the import lasts several redraws (five a second).
-    const root = Folder.makeFolder(Folder.notes(20000))
+    const root = heldFolder(3000)
+    const held = await Block.blockKey(url, root, heldKey)
     // `script` gives the CLI a real pseudo-terminal.
     const command = `${process.execPath} ${Cli.cliBin} sync '${root}' --concurrency 1`
+    const bar = /\r\x1b\[2Kimporting: \[#*\.*\] \d+\/6001 \(\d+%\), \d+ items\/s(, ETA \d+s)?/
     const terminal = await new Promise<Cli.Finished>((resolve) => {
       const child = spawn("/usr/bin/script", ["-qec", command, "/dev/null"], { env: { ...Cli.childEnv(env()) } })
       let out = ""
-      child.stdout.on("data", (d: Buffer) => (out += d.toString()))
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString()
+        // The sync waits at the held key while the bar is redrawn; then it may go on.
+        if (bar.test(out)) void held.release()
+      })
       child.on("close", (code, signal) => resolve({ code, signal, stdout: out, stderr: "" }))
     })
+    await held.release()
     expect(terminal.code).toBe(0)
-    expect(terminal.stdout).toMatch(/\r\x1b\[2Kimporting: \[#*\.*\] \d+\/20000 \(\d+%\), \d+ items\/s, ETA \d+s/)
+    expect(terminal.stdout).toMatch(bar)
     expect(terminal.stdout).toContain("synced")
   })
 
@@ -266,65 +287,150 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     expect((await sync(root)).summary).toMatchObject({ imported: 5 })
   })
 
+  describe("a sync that loses its lease says so and exits 75, never 0", () => {
+    const leaseWorker = path.join(Cli.repoRoot, "test", "fixtures", "lease-worker.mjs")
+
+    /**
+     * Holds the sync still in its plan (every query on the documents waits), takes its
+     * lease away, ends its session under it (a transient failure, as a process paused
+     * past its lease meets on waking), and returns how the sync ended.
+     */
+    const loseLease = async (rivalTakesIt: boolean) => {
+      const root = Folder.makeFolder(Folder.notes(50))
+      expect((await sync(root)).code).toBe(0)
+      Folder.writeFiles(root, { "d1/note-1.md": "# changed\n" })
+      const held = await Block.lockDocuments(url)
+      // The default lease renews every 10 s: the transient failure comes first.
+      const child = Cli.tidemark(["sync", root, "--json"], env())
+      const [waiting] = await Block.untilWaiting(url, child.alive)
+      await Folder.query(url, "DELETE FROM tidemark.locks WHERE name = $1", [`sync:${root}`])
+      const rival = rivalTakesIt
+        ? Cli.start(leaseWorker, [], { DATABASE_URL: url, LEASE_NAME: `sync:${root}` })
+        : undefined
+      if (rival !== undefined) await rival.line(/"acquired"/)
+      await Folder.query(url, "SELECT pg_terminate_backend($1)", [waiting])
+      await held.release()
+      const result = await child.finished
+      rival?.process.kill("SIGTERM")
+      await rival?.finished
+      // Whoever held it is gone: the next sync finishes the work.
+      const rest = await sync(root)
+      expect(rest.code, rest.stderr).toBe(0)
+      expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
+      return { result, root }
+    }
+
+    it("taken over by another holder", async () => {
+      const { result, root } = await loseLease(true)
+      expect(result.code, result.stderr).toBe(75)
+      expect(result.stderr).toContain(`partial: lost lease sync:${root} (token`)
+      expect(result.stderr).toMatch(/\): another holder took it over; \d+ items banked, rerun to continue/)
+      expect(result.stdout).not.toContain("skipped")
+    })
+
+    it("released by someone else (an operator)", async () => {
+      const { result } = await loseLease(false)
+      expect(result.code, result.stderr).toBe(75)
+      expect(result.stderr).toMatch(/it was released by someone else .*; \d+ items banked, rerun to continue/)
+    })
+  })
+
+  it("takes over at once a lease left by a holder that is now a zombie", async () => {
+    const root = Folder.makeFolder(Folder.notes(5))
+    const zombie = await Zombie.make()
+    try {
+      await Folder.query(
+        url,
+        `INSERT INTO tidemark.locks (name, holder, host, pid, token, expires_at)
+         VALUES ($1, $2, $3, $4, nextval('tidemark.lock_token_seq'), now() + interval '1 hour')`,
+        [`sync:${root}`, holderId(zombie.pid, "zombie"), os.hostname(), zombie.pid]
+      )
+      const result = await sync(root, "--verbose")
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.summary).toMatchObject({ imported: 5 })
+      expect(result.stderr).toContain(`took over lease sync:${root} from pid ${zombie.pid}, which no longer exists`)
+    } finally {
+      zombie.reap()
+    }
+  })
+
   it("--timeout stops with exit 75 and the banked count; a rerun finishes", async () => {
-    const root = Folder.makeFolder(Folder.notes(60000))
-    const partial = await Cli.run(["sync", root, "--timeout", "2000ms", "--concurrency", "1"], env())
+    const root = heldFolder(3000)
+    const total = 6001
+    // The sync cannot finish while the key is held: the timeout always comes first.
+    const held = await Block.blockKey(url, root, heldKey)
+    const child = Cli.tidemark(["sync", root, "--timeout", "3s", "--concurrency", "1"], env())
+    await child.errLine(/--timeout 3 s reached: stopping after the batches in flight/)
+    await held.release()
+    const partial = await child.finished
     expect(partial.code, partial.stderr).toBe(75)
-    const banked = Number(/partial: .*; (\d+) items banked, rerun to continue/.exec(partial.stderr)?.[1])
-    expect(banked).toBeGreaterThan(0)
-    expect(banked).toBeLessThan(60000)
+    const banked = Number(
+      /partial: stopped after --timeout 3 s; (\d+) items banked, rerun to continue/.exec(partial.stderr)?.[1]
+    )
+    expect(banked).toBeLessThan(total)
     // The final flush ran before the lease was released: everything written is banked.
     const op = await openOp(root)
-    expect(Number(op!.banked)).toBe(await documentCount(root))
+    expect(Number(op?.banked ?? 0)).toBe(banked)
+    expect(await documentCount(root)).toBe(banked)
     const rest = await sync(root)
     expect(rest.code, rest.stderr).toBe(0)
-    expect(rest.summary).toMatchObject({ resumed: true, imported: 60000 - banked })
+    expect(rest.summary).toMatchObject({ resumed: op !== undefined, imported: total - banked })
     expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
   })
 
   it("SIGTERM mid-sync exits 143 after the final flush and releases the lease at once", async () => {
-    const root = Folder.makeFolder(Folder.notes(20000))
+    const root = heldFolder(3000)
+    const total = 6001
+    const held = await Block.blockKey(url, root, heldKey)
     const child = Cli.tidemark(["sync", root, "--json", "--concurrency", "1"], env())
-    // Wait until imports are under way.
-    for (;;) {
-      if ((await documentCount(root)) > 200) break
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
+    // Imports are under way: the batches before the held key are written.
+    await Block.untilWaiting(url, child.alive)
     child.process.kill("SIGTERM")
+    await child.errLine(/SIGTERM received/)
+    await held.release()
     const stopped = await child.finished
     expect(stopped.code).toBe(143)
     expect(stopped.stderr).toMatch(/interrupted: \d+ items banked, rerun to continue/)
     const written = await documentCount(root)
-    expect(written).toBeLessThan(20000)
+    expect(written).toBeGreaterThan(0)
+    expect(written).toBeLessThan(total)
     expect(Number((await openOp(root))!.banked)).toBe(written)
     // No "already running": the lease was released, not left to expire.
     const rest = await sync(root)
     expect(rest.code, rest.stderr).toBe(0)
-    expect(rest.summary).toMatchObject({ resumed: true, imported: 20000 - written })
+    expect(rest.summary).toMatchObject({ resumed: true, imported: total - written })
     expect(await stored(root)).toEqual(Folder.expectedDocuments(root))
   })
 
-  it("converges through 20 SIGKILLs at random moments, never re-reading what was written", async () => {
-    const root = Folder.makeFolder(Folder.notes(20000))
+  it("converges through 15 SIGKILLs at random moments, never re-reading what was written", async () => {
+    const root = Folder.makeFolder(Folder.notes(8000))
     let kills = 0
     let added = 0
-    while (kills < 20) {
+    while (kills < 15) {
       const before = await documentCount(root)
       const child = Cli.tidemark(["sync", root, "--json", "--concurrency", "1"], env())
-      await new Promise((resolve) => setTimeout(resolve, 250 + Math.random() * 700))
-      if (child.process.exitCode === null) {
+      // Killed once it wrote a random share of what is left (or when it finished first).
+      const target = before + Math.floor(Math.random() * 1500)
+      while (child.alive() && (await documentCount(root)) <= target) await new Promise((r) => setTimeout(r, 10))
+      if (child.alive()) {
         child.process.kill("SIGKILL")
         kills++
       }
       const result = await child.finished
       if (result.code === 0) {
         // Finished before it was killed: it read exactly what was missing. Add work and go on.
-        expect((JSON.parse(result.stdout) as Summary).read).toBe(20000 + added - before)
-        Folder.writeFiles(root, { [`extra/more-${added}.md`]: `# more ${added}\n` })
-        added++
+        expect((JSON.parse(result.stdout) as Summary).read).toBe(8000 + added - before)
+        // Enough new work that the next kill lands in the middle of it again.
+        Folder.writeFiles(
+          root,
+          Object.fromEntries(
+            Array.from({ length: 2000 }, (_, i) => [`extra/more-${added + i}.md`, `# more ${added + i}\n`])
+          )
+        )
+        added += 2000
       }
     }
-    const total = 20000 + added
+    const total = 8000 + added
     const missing = total - (await documentCount(root))
     const final = await sync(root)
     expect(final.code, final.stderr).toBe(0)
@@ -337,20 +443,18 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     )
     expect(Number(rows!.n)).toBe(total)
     expect(Number(rows!.keys)).toBe(total)
-  })
+  }, 300_000)
 
-  it("recovers in the same process when the server drops its connections mid-sync", async () => {
-    const root = Folder.makeFolder(Folder.notes(20000))
+  it("recovers in the same process when the server drops its connection mid-sync", async () => {
+    const root = heldFolder(3000)
+    const held = await Block.blockKey(url, root, heldKey)
     const child = Cli.tidemark(["sync", root, "--json", "--concurrency", "1"], env())
-    while ((await documentCount(root)) < 300) await new Promise((resolve) => setTimeout(resolve, 50))
-    // Drop every tidemark connection, repeatedly, until one dies in the middle of a statement.
-    for (let round = 0; round < 40; round++) {
-      await Folder.query(
-        url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'tidemark:%' AND state = 'active' AND datname = current_database()"
-      )
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
+    // The batch at the held key waits inside its statement: end that connection.
+    const [waiting] = await Block.untilWaiting(url, child.alive)
+    await Folder.query(url, "SELECT pg_terminate_backend($1)", [waiting])
+    // The sync resumes in the same process and comes back to the held key.
+    await Block.until(async () => (await Block.waitingBackends(url)).some((pid) => pid !== waiting), child.alive)
+    await held.release()
     const result = await child.finished
     expect(result.code, result.stderr).toBe(0)
     const summary = JSON.parse(result.stdout) as Summary
@@ -360,23 +464,27 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
   })
 
   it("status reports documents, the open op, item errors and who is syncing; progress is shown while syncing", async () => {
-    // Enough files that the sync is still running when status has started and answered.
-    const root = Folder.makeFolder({ ...Folder.notes(60000), "bad.bin": Buffer.from([0, 1, 2]) })
+    const root = heldFolder(3000, { "0-bad.bin": Buffer.from([0, 1, 2]) })
+    const total = 6002
+    const held = await Block.blockKey(url, root, heldKey)
     const child = Cli.tidemark(["sync", root, "--concurrency", "1"], env())
-    while ((await documentCount(root)) < 200) await new Promise((resolve) => setTimeout(resolve, 50))
+    await Block.untilWaiting(url, child.alive)
     const during = await Cli.run(["status", "--json"], env())
     const running = (JSON.parse(during.stdout) as Array<Record<string, any>>).find((s) => s["id"] === root)!
     expect(running["lock"]).toMatchObject({ pid: child.process.pid })
     expect(running["openOp"]).not.toBeNull()
     child.process.kill("SIGTERM")
+    await child.errLine(/SIGTERM received/)
+    await held.release()
     const stopped = await child.finished
     expect(stopped.code).toBe(143)
 
     const after = await Cli.run(["status", "--json"], env())
     const status = (JSON.parse(after.stdout) as Array<Record<string, any>>).find((s) => s["id"] === root)!
     expect(status["lock"]).toBeNull()
-    // Banked equals processed: every written document, and the bad file (listed first).
-    const processed = (await documentCount(root)) + 1
+    // Banked equals processed: every written document, and the bad file.
+    const processed = (await documentCount(root)) + (await errorCount(root))
+    expect(await errorCount(root)).toBe(1)
     const [items] = await Folder.query<{ n: string }>(
       url,
       "SELECT count(*) AS n FROM tidemark.op_items WHERE op_id = $1",
@@ -386,8 +494,10 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     expect(status["openOp"]["banked"], stopped.stderr).toBe(processed)
     const text = await Cli.run(["status"], env())
     expect(text.stdout).toContain(`${root} (dir ${root})`)
-    expect(text.stdout).toMatch(/open op\s+op \d+ since .*: \d+ of 60001 banked, 0 restarts \(rerun to continue\)/)
-    expect(status["openOp"]["planned"]).toBe(60001)
+    expect(text.stdout).toMatch(
+      new RegExp(`open op\\s+op \\d+ since .*: \\d+ of ${total} banked, 0 restarts \\(rerun to continue\\)`)
+    )
+    expect(status["openOp"]["planned"]).toBe(total)
 
     const finished = await Cli.run(["sync", root], env())
     expect(finished.code, finished.stderr).toBe(0)
@@ -396,8 +506,8 @@ describe("tidemark sync (real CLI, real PostgreSQL)", () => {
     const done = (JSON.parse((await Cli.run(["status", "--json"], env())).stdout) as Array<Record<string, any>>).find(
       (s) => s["id"] === root
     )!
-    expect(done).toMatchObject({ documents: 60000, openOp: null, itemErrors: 1, lock: null })
-    expect(done["recentErrors"][0]).toMatchObject({ key: "bad.bin" })
+    expect(done).toMatchObject({ documents: total - 1, openOp: null, itemErrors: 1, lock: null })
+    expect(done["recentErrors"][0]).toMatchObject({ key: "0-bad.bin" })
     expect(done["lastSync"]).not.toBeNull()
   })
 })

@@ -1,7 +1,8 @@
 // 5. Split brain: a holder frozen with SIGSTOP past its lease while a second sync
 // takes over, then SIGCONT. The two run as different database roles, and a
 // statement-level trigger on tidemark.documents records which role wrote when:
-// no row may be written by the stale holder after the takeover.
+// no row may be written by the stale holder after the takeover, and the stale
+// holder must report its lost lease (exit 75), never finish or skip quietly.
 import { asUser, tally, documentCount, folderHashes, liveLease, notesFolder, query, sleep, tidemark } from "./lib.mjs"
 
 export const name = "split-brain"
@@ -86,7 +87,16 @@ export const run = async ({ url, short }) => {
             .join("\n")
             .slice(-600)}`
         )
-      if (staleExit.code === 0) throw new Error("the stale holder finished as if it still held the lease")
+      // A run that held the lease and lost it says so and exits 75 (partial): never 0, as if it
+      // had finished, or "already running; skipped".
+      if (staleExit.code !== 75 || !staleExit.stderr.includes("lost lease"))
+        throw new Error(
+          `the stale holder exited ${staleExit.code} instead of 75 with "lost lease": ${staleExit.stdout.trim()} | ${staleExit.stderr
+            .split("\n")
+            .filter((line) => !line.startsWith('{"type":"progress"'))
+            .join(" | ")
+            .slice(-900)}`
+        )
       const [{ n }] = await query(
         url,
         "SELECT count(*)::int AS n FROM public.chaos_writes WHERE source_id = $1 AND role = 'chaos_stale' AND at > $2",

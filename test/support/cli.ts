@@ -38,7 +38,30 @@ export interface Child {
   readonly process: ChildProcessWithoutNullStreams
   /** Resolves with the first stdout line matching `pattern`. */
   readonly line: (pattern: RegExp) => Promise<string>
+  /** Resolves with the first stderr line matching `pattern`. */
+  readonly errLine: (pattern: RegExp) => Promise<string>
+  /** Whether the process is still running. */
+  readonly alive: () => boolean
   readonly finished: Promise<Finished>
+}
+
+interface LineWatch {
+  readonly lines: Array<string>
+  readonly waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }>
+}
+
+const watchLines = (input: NodeJS.ReadableStream): LineWatch => {
+  const watch: LineWatch = { lines: [], waiters: [] }
+  readline.createInterface({ input }).on("line", (line) => {
+    watch.lines.push(line)
+    for (const waiter of [...watch.waiters]) {
+      if (waiter.pattern.test(line)) {
+        watch.waiters.splice(watch.waiters.indexOf(waiter), 1)
+        waiter.resolve(line)
+      }
+    }
+  })
+  return watch
 }
 
 export interface RunAs {
@@ -55,34 +78,30 @@ export const start = (
   const child = spawn(process.execPath, [file, ...args], { env: childEnv(env), cwd: repoRoot, ...runAs })
   let stdout = ""
   let stderr = ""
-  const lines: Array<string> = []
-  const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = []
-  readline.createInterface({ input: child.stdout }).on("line", (line) => {
-    lines.push(line)
-    for (const waiter of [...waiters]) {
-      if (waiter.pattern.test(line)) {
-        waiters.splice(waiters.indexOf(waiter), 1)
-        waiter.resolve(line)
-      }
-    }
-  })
+  let exited = false
+  const out = watchLines(child.stdout)
+  const err = watchLines(child.stderr)
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+  child.once("exit", () => (exited = true))
   const finished = new Promise<Finished>((resolve) =>
     child.once("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
   )
+  const waitFor = (watch: LineWatch, pattern: RegExp, stream: string) =>
+    new Promise<string>((resolve, reject) => {
+      const seen = watch.lines.find((line) => pattern.test(line))
+      if (seen !== undefined) return resolve(seen)
+      watch.waiters.push({ pattern, resolve })
+      void finished.then((f) =>
+        reject(new Error(`exited (${f.code ?? f.signal}) before printing ${pattern} on ${stream}: ${f.stderr}`))
+      )
+    })
   return {
     process: child,
     finished,
-    line: (pattern) =>
-      new Promise((resolve, reject) => {
-        const seen = lines.find((line) => pattern.test(line))
-        if (seen !== undefined) return resolve(seen)
-        waiters.push({ pattern, resolve })
-        void finished.then((f) =>
-          reject(new Error(`exited (${f.code ?? f.signal}) before printing ${pattern}: ${f.stderr}`))
-        )
-      })
+    alive: () => !exited,
+    line: (pattern) => waitFor(out, pattern, "stdout"),
+    errLine: (pattern) => waitFor(err, pattern, "stderr")
   }
 }
 

@@ -33,6 +33,28 @@ export const notes = (count: number, variant = ""): Record<string, string> =>
     ])
   )
 
+/** The key a test holds (see support/block.ts) in the folders of `held`. */
+export const heldKey = "m/block.md"
+
+/**
+ * A folder the sync lists as a/…, then m/block.md, then z/… (`each` files on either
+ * side): a test holds the key m/block.md, and the sync waits at that batch, with
+ * the ones before it written, until the test lets go — however fast or slow the
+ * machine is.
+ */
+export const heldFiles = (each: number): Record<string, string> => ({
+  ...Object.fromEntries(
+    Array.from({ length: each }, (_, i) => [`a/note-${String(i).padStart(5, "0")}.md`, `# a ${i}\n`])
+  ),
+  [heldKey]: "# held\n",
+  ...Object.fromEntries(
+    Array.from({ length: each }, (_, i) => [`z/note-${String(i).padStart(5, "0")}.md`, `# z ${i}\n`])
+  )
+})
+
+export const held = (each: number, extra: Record<string, string | Buffer> = {}) =>
+  makeFolder({ ...heldFiles(each), ...extra })
+
 export const sha256 = (content: string | Buffer) => createHash("sha256").update(content).digest("hex")
 
 /** key → content hash of every regular file under `root`, as the folder source sees it. */
