@@ -21,6 +21,8 @@ echo "ci-under-load: $runs runs of .ci/run on a fresh clone of $commit, two busy
 failed=0
 for run in $(seq 1 "$runs"); do
   dir=$(mktemp -d "${TMPDIR:-/tmp}/tidemark-ci-load-XXXXXX")
+  # Readable by all: as root, the embedded server runs as postgres and must reach the binaries.
+  chmod 755 "$dir"
   git clone -q "$top" "$dir/repo"
   started=$(date +%s)
   if (cd "$dir/repo" && bash .ci/run >"$dir/ci.log" 2>&1); then result=passed; else result=FAILED; failed=1; fi

@@ -4,8 +4,18 @@
  * `TestClock`, tests of one's own rules). `SyncProgram.run` needs exactly
  * `SyncServices`; the memory version holds the same behaviour (one behaviour
  * suite runs on both).
+ *
+ *   layerPg      the database from `DbSettings` (embedded or `DATABASE_URL`),
+ *                migrated, tidemark's backfills run, and every sync service
+ *                with the documents sink
+ *   layerMemory  the same services in memory, timed by `Clock`
  */
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
+import * as Backfills from "./db/Backfills.js"
+import * as Database from "./db/Database.js"
+import * as Migrations from "./db/Migrations.js"
+import { ownBackfills } from "./db/ownBackfills.js"
+import * as StderrLogger from "./log/StderrLogger.js"
 import type { CheckpointStore } from "./checkpoint/CheckpointStore.js"
 import * as MemoryCheckpointStore from "./checkpoint/MemoryCheckpointStore.js"
 import * as PgCheckpointStore from "./checkpoint/PgCheckpointStore.js"
@@ -47,15 +57,52 @@ export const servicesPg: Layer.Layer<SyncServices, never, MainDb | DirectDb> = L
   DocumentsSink.layer
 )
 
+export { ownBackfills }
+
+export interface PgOptions {
+  /** A sink of your own instead of the documents sink (it may write through `Database.MainDb`). */
+  readonly sink?: Layer.Layer<Sink, never, MainDb | DirectDb>
+  /** Backfills of your own, run after tidemark's, once per version (see `Backfills`). */
+  readonly backfills?: ReadonlyArray<Backfills.BackfillStep>
+}
+
+/**
+ * Everything a sync needs on PostgreSQL, from `DbSettings` alone: the server
+ * (the embedded one unless `DATABASE_URL` names one), both pools, the schema
+ * brought up to date, tidemark's backfills (and `options.backfills`) run, and
+ * the sync services over the documents sink (or `options.sink`).
+ */
+export const layerPgWith = (options: PgOptions = {}) => {
+  const registry = (options.backfills ?? []).reduce(
+    (layer, step) => Layer.provideMerge(Backfills.register(step), layer),
+    ownBackfills
+  )
+  const migrated = Layer.effectDiscard(Effect.zipRight(Migrations.migrate(), Backfills.runPending()))
+  const services = Layer.merge(storesPg, options.sink ?? DocumentsSink.layer)
+  return Layer.merge(services, migrated).pipe(Layer.provideMerge(Layer.merge(Database.layer, registry)))
+}
+
+/** `layerPgWith()`: the documents sink and tidemark's own backfills. Needs `DbSettings` (e.g. `DbSettings.layerFromEnv`). */
+export const layerPg = layerPgWith()
+
+/** The library's log lines on stderr, prefixed `tidemark:`, secrets scrubbed (Effect's default logger writes to stdout). */
+export const stderrLogger = StderrLogger.layer()
+
 /** The stores in memory, timed by `Clock` (so `TestClock` drives them). */
 export const storesMemory: Layer.Layer<Stores | MemoryOpsStore.MemoryOps | MemoryCheckpointStore.MemoryCheckpoints> =
   Layer.mergeAll(LeaseLock.layer, MemoryRunStateStore.layer, MemoryItemErrorStore.layer, MemoryOpsStore.layer).pipe(
     Layer.provideMerge(Layer.merge(MemoryLeaseStore.layer, MemoryCheckpointStore.layer))
   )
 
-/** The stores and a sink in memory. */
-export const servicesMemory = (
+/** The stores and a sink in memory (its options: what it rejects). */
+export const layerMemoryWith = (
   sink: MemorySink.MemorySinkOptions = {}
 ): Layer.Layer<
   SyncServices | MemorySink.MemorySink | MemoryOpsStore.MemoryOps | MemoryCheckpointStore.MemoryCheckpoints
 > => Layer.merge(storesMemory, MemorySink.layer(sink))
+
+/** Every sync service in memory, with a sink that stores everything. */
+export const layerMemory = layerMemoryWith()
+
+/** What `layerPg` provides besides the sync services. */
+export type PgProvides = SyncServices | MainDb | DirectDb | Database.ConnectionTarget | Backfills.Backfills

@@ -4,8 +4,7 @@
  */
 import { describe, layer } from "@effect/vitest"
 import { Context, Effect, Layer, TestContext } from "effect"
-import { type DirectDb, MainDb } from "../src/db/Database.js"
-import * as Migrations from "../src/db/Migrations.js"
+import { MainDb } from "../src/db/Database.js"
 import { MemoryOps } from "../src/ops/MemoryOpsStore.js"
 import * as MemorySink from "../src/sink/MemorySink.js"
 import { Sink, type SinkShape } from "../src/sink/Sink.js"
@@ -36,7 +35,7 @@ const runOn =
 describe("sync behaviour, stores in memory (TestClock)", () => {
   layer(Layer.empty)((it) => {
     const provide: Provide = (self, wrapSink) =>
-      runOn(Tidemark.servicesMemory(), (context) => ({
+      runOn(Tidemark.layerMemoryWith(), (context) => ({
         stored: (sourceId) =>
           Effect.map(Context.get(context, MemorySink.MemorySink).stored(sourceId), (items) =>
             Object.fromEntries([...items].map(([key, item]) => [key, item.contentHash]))
@@ -51,26 +50,32 @@ describe("sync behaviour, stores in memory (TestClock)", () => {
   })
 })
 
-layer(
-  Layer.provideMerge(Layer.effectDiscard(Effect.orDie(Migrations.migrate())), TestDatabase.layer("sync_behaviour")),
-  { excludeTestServices: true }
-)("sync behaviour, PostgreSQL (TestClock)", (it) => {
-  const provide: Provide<MainDb | DirectDb> = (self, wrapSink) =>
-    Effect.flatMap(MainDb, ({ sql }) =>
-      runOn(Tidemark.servicesPg, () => ({
-        stored: (sourceId) =>
-          sql<{ key: string; version: string }>`
-            SELECT key, version FROM tidemark.documents WHERE source_id = ${sourceId}`.pipe(
-            Effect.map((rows) => Object.fromEntries(rows.map((r) => [r.key, r.version]))),
-            Effect.orDie
-          ),
-        lastOp: (sourceId) =>
-          sql<{ status: string; restarts: number }>`
-            SELECT status, restarts FROM tidemark.ops WHERE source_id = ${sourceId} ORDER BY id DESC LIMIT 1`.pipe(
-            Effect.map((rows) => rows[0]),
-            Effect.orDie
-          )
-      }))(wrapSink)(self)
-    ).pipe(Effect.provide(TestContext.TestContext))
-  syncBehaviour(it, provide)
-})
+class TestUrl extends Context.Tag("test/TestUrl")<TestUrl, string>() {}
+
+// Each test builds `Tidemark.layerPg` itself (the database from settings, migrated), on one database per file.
+layer(Layer.scoped(TestUrl, TestDatabase.freshDatabase("sync_behaviour")), { excludeTestServices: true })(
+  "sync behaviour, PostgreSQL (TestClock)",
+  (it) => {
+    const provide: Provide<TestUrl> = (self, wrapSink) =>
+      Effect.flatMap(TestUrl, (url) =>
+        runOn(Tidemark.layerPg.pipe(Layer.orDie, Layer.provide(TestDatabase.settingsFor(url))), (context) => {
+          const { sql } = Context.get(context, MainDb)
+          return {
+            stored: (sourceId) =>
+              sql<{ key: string; version: string }>`
+                SELECT key, version FROM tidemark.documents WHERE source_id = ${sourceId}`.pipe(
+                Effect.map((rows) => Object.fromEntries(rows.map((r) => [r.key, r.version]))),
+                Effect.orDie
+              ),
+            lastOp: (sourceId) =>
+              sql<{ status: string; restarts: number }>`
+                SELECT status, restarts FROM tidemark.ops WHERE source_id = ${sourceId} ORDER BY id DESC LIMIT 1`.pipe(
+                Effect.map((rows) => rows[0]),
+                Effect.orDie
+              )
+          }
+        })(wrapSink)(self)
+      ).pipe(Effect.provide(TestContext.TestContext))
+    syncBehaviour(it, provide)
+  }
+)

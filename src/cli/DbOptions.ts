@@ -10,10 +10,7 @@ import * as Database from "../db/Database.js"
 import { checkDatabaseUrl, DbSettings, dbSettingsConfig, poolSizeRange } from "../db/DbSettings.js"
 import { integerIn } from "./flags.js"
 import * as Migrations from "../db/Migrations.js"
-import { titleBackfill } from "../sink/titleBackfill.js"
-
-/** The product's own backfills. */
-const backfillsLayer = Backfills.register(titleBackfill).pipe(Layer.provideMerge(Backfills.Backfills.Default))
+import { ownBackfills } from "../db/ownBackfills.js"
 
 export const dbOptions = {
   databaseUrl: Options.redacted("database-url").pipe(
@@ -104,6 +101,6 @@ export const withDatabase =
       ? Effect.zipRight(Effect.zipRight(Migrations.migrate(), Backfills.runPending()), self)
       : self
     ).pipe(
-      Effect.provide(Layer.mergeAll(Database.layer, backfillsLayer).pipe(Layer.provideMerge(settingsLayer(flags)))),
+      Effect.provide(Layer.mergeAll(Database.layer, ownBackfills).pipe(Layer.provideMerge(settingsLayer(flags)))),
       flags.verbose ? Logger.withMinimumLogLevel(LogLevel.Debug) : (effect) => effect
     )

@@ -11,8 +11,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, type Exit, Redacted } from "effect"
 import { packageVersion } from "../packageRoot.js"
 import { exitCodeOf, ExitCode } from "./ExitCode.js"
-import * as Log from "./Log.js"
-import { scrubSecrets } from "./redact.js"
+import * as StderrLogger from "../log/StderrLogger.js"
+import { scrubSecrets } from "../log/redact.js"
 import { renderFailure } from "./render.js"
 import { dbCommand } from "./commands/db.js"
 import { lockCommand } from "./commands/lock.js"
@@ -87,7 +87,7 @@ const program = cli(process.argv).pipe(
     )
   ),
   Effect.provide(NodeContext.layer),
-  Effect.provide(Log.layer())
+  Effect.provide(StderrLogger.layer())
 )
 
 NodeRuntime.runMain(program, {

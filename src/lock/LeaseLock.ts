@@ -96,8 +96,8 @@ export const make = Effect.gen(function* () {
           host: current.host,
           pid: current.pid,
           token: current.token,
-          age: current.age,
-          sinceHeartbeat: current.sinceHeartbeat
+          ageMillis: current.ageMillis,
+          sinceHeartbeatMillis: current.sinceHeartbeatMillis
         })
       }
       return { token: result.token, grantedAt: sentAt }

@@ -9,11 +9,13 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Context, type Duration, type Effect, type Option } from "effect"
 import type { FencedOut, HolderInfo } from "./errors.js"
 
+/** A lease as the store reports it; times in milliseconds by the store's clock (plain numbers: JSON-friendly). */
 export interface LeaseRow extends HolderInfo {
   readonly name: string
   readonly token: number
-  readonly age: Duration.Duration
-  readonly sinceHeartbeat: Duration.Duration
+  /** Since it was granted to this holder. */
+  readonly ageMillis: number
+  readonly sinceHeartbeatMillis: number
   /** Negative once expired. */
   readonly expiresInMillis: number
 }

@@ -8,6 +8,7 @@
  * through the whole margin.
  */
 import { Duration, Either } from "effect"
+import { formatDuration } from "../util/humanDuration.js"
 import { InvalidLeaseTimings } from "./errors.js"
 
 export interface LeaseTimings {
@@ -44,12 +45,12 @@ export const make = (input: {
   if (Duration.toMillis(renewEvery) < 1) return invalid("renewals must be at least a millisecond apart")
   if (!Duration.lessThan(renewEvery, deadline)) {
     return invalid(
-      `renew interval (${Duration.format(renewEvery)}) must be shorter than the deadline (${Duration.format(deadline)})`
+      `renew interval (${formatDuration(renewEvery)}) must be shorter than the deadline (${formatDuration(deadline)})`
     )
   }
   if (!Duration.lessThan(deadline, ttl)) {
     return invalid(
-      `deadline (${Duration.format(deadline)}) must be shorter than the ttl (${Duration.format(ttl)}), or a lost lease could be granted to another holder before this one stops`
+      `deadline (${formatDuration(deadline)}) must be shorter than the ttl (${formatDuration(ttl)}), or a lost lease could be granted to another holder before this one stops`
     )
   }
   return Either.right({ ttl, renewEvery, deadline })

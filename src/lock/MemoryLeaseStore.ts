@@ -26,8 +26,8 @@ export const layer: Layer.Layer<LeaseStore> = Layer.effect(
       host: lease.host,
       pid: lease.pid,
       token: lease.token,
-      age: Duration.millis(now - lease.acquiredAt),
-      sinceHeartbeat: Duration.millis(now - lease.heartbeatAt),
+      ageMillis: now - lease.acquiredAt,
+      sinceHeartbeatMillis: now - lease.heartbeatAt,
       expiresInMillis: lease.expiresAt - now
     })
 

@@ -32,8 +32,8 @@ const toRow = (r: RowRecord): LeaseRow => ({
   host: r.host,
   pid: r.pid,
   token: Number(r.token),
-  age: Duration.millis(Math.max(0, r.age_ms)),
-  sinceHeartbeat: Duration.millis(Math.max(0, r.heartbeat_age_ms)),
+  ageMillis: Math.max(0, r.age_ms),
+  sinceHeartbeatMillis: Math.max(0, r.heartbeat_age_ms),
   expiresInMillis: r.expires_in_ms
 })
 

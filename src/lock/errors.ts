@@ -1,4 +1,4 @@
-import { Data, type Duration } from "effect"
+import { Data } from "effect"
 import { formatDuration } from "../util/humanDuration.js"
 
 /** Who holds a lease, as the store reports it. */
@@ -12,12 +12,12 @@ export class LockBusy extends Data.TaggedError("LockBusy")<
   HolderInfo & {
     readonly name: string
     readonly token: number
-    readonly age: Duration.Duration
-    readonly sinceHeartbeat: Duration.Duration
+    readonly ageMillis: number
+    readonly sinceHeartbeatMillis: number
   }
 > {
   override get message() {
-    return `lease ${this.name} is held by pid ${this.pid} on ${this.host} (for ${formatDuration(this.age)}, last heartbeat ${formatDuration(this.sinceHeartbeat)} ago)`
+    return `lease ${this.name} is held by pid ${this.pid} on ${this.host} (for ${formatDuration(this.ageMillis)}, last heartbeat ${formatDuration(this.sinceHeartbeatMillis)} ago)`
   }
 }
 

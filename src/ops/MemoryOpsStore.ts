@@ -65,9 +65,10 @@ export const layer: Layer.Layer<OpsStore | MemoryOps, never, MemoryCheckpoints> 
                 new SourceConflict({ sourceId: source.id, existingRoot: existing.root, existingKind: existing.kind })
               )
             }
-            return existing !== undefined
-              ? Effect.void
-              : Ref.set(state, { ...s, sources: new Map(s.sources).set(source.id, { ...source, watermark: null }) })
+            return Ref.set(state, {
+              ...s,
+              sources: new Map(s.sources).set(source.id, { ...source, watermark: existing?.watermark ?? null })
+            })
           })
         ),
       openOrResume: (sourceId, token, fence) =>

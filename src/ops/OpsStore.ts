@@ -27,6 +27,8 @@ export interface SourceRecord {
   readonly id: string
   readonly kind: string
   readonly root: string
+  /** The sink its items go to (`SinkShape.name`). */
+  readonly sink: string
 }
 
 export interface OpenOp {

@@ -24,8 +24,9 @@ export const layer = Layer.effect(
           fence,
           Effect.gen(function* () {
             const [row] = yield* sql<{ kind: string; root: string }>`
-              INSERT INTO tidemark.sources AS s (id, kind, root) VALUES (${source.id}, ${source.kind}, ${source.root})
-              ON CONFLICT (id) DO UPDATE SET updated_at = now()
+              INSERT INTO tidemark.sources AS s (id, kind, root, sink)
+              VALUES (${source.id}, ${source.kind}, ${source.root}, ${source.sink})
+              ON CONFLICT (id) DO UPDATE SET sink = excluded.sink, updated_at = now()
               RETURNING kind, root`
             if (row !== undefined && (row.kind !== source.kind || row.root !== source.root)) {
               return yield* new SourceConflict({ sourceId: source.id, existingRoot: row.root, existingKind: row.kind })

@@ -98,6 +98,7 @@ export const layer = Layer.effect(
         title = excluded.title, tsv = NULL, imported_at = excluded.imported_at`
 
     return Sink.of({
+      name: "documents",
       noun: "documents",
       // The lookups go through the primary keys whatever the planner's statistics say
       // (right after a bulk import they are stale, and a join would scan the source).

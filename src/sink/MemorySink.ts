@@ -31,6 +31,7 @@ export const layer = (options: MemorySinkOptions = {}): Layer.Layer<Sink | Memor
     Effect.map(Ref.make(new Map<string, ReadonlyMap<string, StoredItem>>()), (sources) => {
       const of = (sourceId: string) => Effect.map(Ref.get(sources), (all) => all.get(sourceId) ?? new Map())
       const sink = Sink.of({
+        name: "memory",
         differing: (sourceId, items) =>
           Effect.map(of(sourceId), (stored) =>
             items.flatMap((item) => {

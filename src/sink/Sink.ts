@@ -44,6 +44,8 @@ export interface Batch {
 }
 
 export interface SinkShape {
+  /** Which sink it is, as `tidemark status` names it (default "custom"); the documents sink is "documents". */
+  readonly name?: string
   /** What it stores, in messages ("refusing to delete 300 of 1000 documents"). Default "items". */
   readonly noun?: string
   /**
@@ -84,3 +86,5 @@ export class Sink extends Context.Tag("tidemark/Sink")<Sink, SinkShape>() {}
 
 /** The sink's noun for messages. */
 export const nounOf = (sink: SinkShape) => sink.noun ?? "items"
+
+export const nameOf = (sink: SinkShape) => sink.name ?? "custom"

@@ -21,7 +21,7 @@ import { LockLost } from "../lock/errors.js"
 import { type Lease, LeaseLock } from "../lock/LeaseLock.js"
 import type { LeaseTimings } from "../lock/LeaseTimings.js"
 import { OpsStore } from "../ops/OpsStore.js"
-import { nounOf, Sink } from "../sink/Sink.js"
+import { nameOf, nounOf, Sink } from "../sink/Sink.js"
 import type { Source, Target } from "../source/Source.js"
 import type { RunStatePolicy } from "../state/RunState.js"
 import { interruptOn } from "../util/interruptOn.js"
@@ -80,7 +80,7 @@ const attempt = (options: SyncOptions, progress: Ref.Ref<Progress>, lease: Lease
       const ops = yield* OpsStore
       const sink = yield* Sink
       const { sourceId, source } = options
-      yield* ops.ensureSource({ id: sourceId, kind: source.kind, root: source.root }, lease.fence)
+      yield* ops.ensureSource({ id: sourceId, kind: source.kind, root: source.root, sink: nameOf(sink) }, lease.fence)
       const op = yield* ops.openOrResume(sourceId, lease.token, lease.fence)
       yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "planning", restarts: op.restarts }))
       const checkpoint = yield* CheckpointModule.make(op.id, op.banked, options.flushPolicy)

@@ -185,7 +185,7 @@ export const leaseStoreContract = <R>(it: Vitest.MethodsNonLive<R, boolean>, pro
         yield* advance("5 seconds")
         const row = (yield* store.list).find((r) => r.name === name)
         expect(row).toMatchObject({ holder: "holder-a", token })
-        expect(Duration.toMillis(row!.age)).toBeGreaterThanOrEqual(5_000)
+        expect(row!.ageMillis).toBeGreaterThanOrEqual(5_000)
         expect(row!.expiresInMillis).toBeLessThanOrEqual(25_000)
         const removed = yield* store.forceRelease(name)
         expect(Option.getOrThrow(removed)).toMatchObject({ name, holder: "holder-a", token })

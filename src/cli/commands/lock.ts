@@ -1,5 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Duration, Effect, Layer, Option } from "effect"
+import { Console, Effect, Layer, Option } from "effect"
 import * as LeaseLock from "../../lock/LeaseLock.js"
 import type { LeaseRow } from "../../lock/LeaseStore.js"
 import * as PgLeaseStore from "../../lock/PgLeaseStore.js"
@@ -16,8 +16,8 @@ const asJson = (row: LeaseRow) => ({
   host: row.host,
   pid: row.pid,
   token: row.token,
-  ageSeconds: Duration.toMillis(row.age) / 1000,
-  heartbeatAgeSeconds: Duration.toMillis(row.sinceHeartbeat) / 1000,
+  ageSeconds: row.ageMillis / 1000,
+  heartbeatAgeSeconds: row.sinceHeartbeatMillis / 1000,
   expiresInSeconds: row.expiresInMillis / 1000
 })
 
@@ -27,8 +27,8 @@ const table = (rows: ReadonlyArray<LeaseRow>): string => {
     row.name,
     `pid ${row.pid} on ${row.host}`,
     String(row.token),
-    seconds(Duration.toMillis(row.age)),
-    `${seconds(Duration.toMillis(row.sinceHeartbeat))} ago`,
+    seconds(row.ageMillis),
+    `${seconds(row.sinceHeartbeatMillis)} ago`,
     row.expiresInMillis < 0 ? `expired ${seconds(-row.expiresInMillis)} ago` : seconds(row.expiresInMillis)
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
@@ -64,7 +64,7 @@ const forceRelease = (flags: DbFlags & { readonly name: string; readonly json: b
         Console.log(
           flags.json
             ? JSON.stringify({ released: asJson(row) })
-            : `released ${row.name}: held by pid ${row.pid} on ${row.host} (token ${row.token}, heartbeat ${seconds(Duration.toMillis(row.sinceHeartbeat))} ago)`
+            : `released ${row.name}: held by pid ${row.pid} on ${row.host} (token ${row.token}, heartbeat ${seconds(row.sinceHeartbeatMillis)} ago)`
         )
     })
   }).pipe(Effect.provide(leaseLockLayer), withDatabase(flags))

@@ -11,7 +11,10 @@ interface SourceStatus {
   readonly kind: string
   readonly root: string
   readonly watermark: unknown
-  readonly documents: number
+  /** The sink its items go to ("documents", or one of an embedding program). */
+  readonly sink: string
+  /** Documents stored, for a source of the documents sink; null for any other sink (it counts its own). */
+  readonly documents: number | null
   readonly lastSync: string | null
   readonly openOp: {
     readonly id: number
@@ -79,7 +82,8 @@ const statuses = Effect.gen(function* () {
     kind: string
     root: string
     watermark: unknown
-    documents: string
+    sink: string
+    documents: string | null
     last_sync: Date | null
     op_id: string | null
     banked: string | null
@@ -97,8 +101,9 @@ const statuses = Effect.gen(function* () {
     run_rate: unknown
     run_saved_age: number | null
   }>`
-    SELECT s.id, s.kind, s.root, s.watermark,
-           (SELECT count(*) FROM tidemark.documents d WHERE d.source_id = s.id) AS documents,
+    SELECT s.id, s.kind, s.root, s.watermark, s.sink,
+           CASE WHEN s.sink = 'documents'
+                THEN (SELECT count(*) FROM tidemark.documents d WHERE d.source_id = s.id) END AS documents,
            (SELECT max(completed_at) FROM tidemark.ops d WHERE d.source_id = s.id AND d.status = 'done') AS last_sync,
            o.id AS op_id, o.banked, o.planned, o.restarts, o.created_at AS op_started,
            o.base AS op_base, o.target AS op_target,
@@ -124,7 +129,8 @@ const statuses = Effect.gen(function* () {
         kind: row.kind,
         root: row.root,
         watermark: row.watermark,
-        documents: Number(row.documents),
+        sink: row.sink,
+        documents: row.documents === null ? null : Number(row.documents),
         lastSync: row.last_sync?.toISOString() ?? null,
         openOp:
           row.op_id === null
@@ -189,7 +195,9 @@ const asText = (all: ReadonlyArray<SourceStatus>) =>
         .map((s) =>
           [
             `${s.id} (${s.kind} ${s.root})`,
-            `  documents   ${s.documents}`,
+            s.documents === null
+              ? `  items       stored by the ${s.sink} sink (it counts them)`
+              : `  documents   ${s.documents}`,
             `  last sync   ${s.lastSync ?? "never completed"}`,
             `  open op     ${s.openOp === null ? "none" : `op ${s.openOp.id} since ${s.openOp.startedAt}: ${s.openOp.banked}${s.openOp.planned === null ? "" : ` of ${s.openOp.planned}`} banked${commitRange(s.openOp)}, ${s.openOp.restarts} restarts (rerun to continue)`}`,
             ...(s.run === null ? [] : [runLine(s.run)]),

@@ -11,13 +11,14 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as fs from "node:fs"
 import { Data, Duration, Effect, Schedule, type Scope } from "effect"
+import { formatDuration } from "../../util/humanDuration.js"
 
 export class LifecycleLockTimeout extends Data.TaggedError("LifecycleLockTimeout")<{
   readonly home: string
   readonly waited: Duration.Duration
 }> {
   override get message() {
-    return `another tidemark process kept the embedded server's start/stop lock for ${Duration.format(this.waited)} (home ${this.home})`
+    return `another tidemark process kept the embedded server's start/stop lock for ${formatDuration(this.waited)} (home ${this.home})`
   }
 }
 
