@@ -30,6 +30,9 @@ import * as PgOpsStore from "./ops/PgOpsStore.js"
 import type { ItemErrorStore } from "./quarantine/ItemErrorStore.js"
 import * as MemoryItemErrorStore from "./quarantine/MemoryItemErrorStore.js"
 import * as PgItemErrorStore from "./quarantine/PgItemErrorStore.js"
+import type { EntriesStore } from "./entries/EntriesStore.js"
+import * as MemoryEntriesStore from "./entries/MemoryEntriesStore.js"
+import * as PgEntriesStore from "./entries/PgEntriesStore.js"
 import * as DocumentsSink from "./sink/DocumentsSink.js"
 import * as MemorySink from "./sink/MemorySink.js"
 import type { Sink } from "./sink/Sink.js"
@@ -38,7 +41,8 @@ import * as PgRunStateStore from "./state/PgRunStateStore.js"
 import type { RunStateStore } from "./state/RunStateStore.js"
 
 /** What a sync needs besides its source: everything but the sink. */
-export type Stores = LeaseLock.LeaseLock | LeaseStore | CheckpointStore | RunStateStore | OpsStore | ItemErrorStore
+export type Stores =
+  LeaseLock.LeaseLock | LeaseStore | CheckpointStore | RunStateStore | OpsStore | ItemErrorStore | EntriesStore
 
 export type SyncServices = Stores | Sink
 
@@ -48,7 +52,8 @@ export const storesPg: Layer.Layer<Stores, never, MainDb | DirectDb> = Layer.mer
   PgCheckpointStore.layer,
   PgRunStateStore.layer,
   PgOpsStore.layer,
-  PgItemErrorStore.layer
+  PgItemErrorStore.layer,
+  PgEntriesStore.layer
 ).pipe(Layer.provideMerge(PgLeaseStore.layer))
 
 /** The stores and the documents sink on PostgreSQL. */
@@ -89,10 +94,15 @@ export const layerPg = layerPgWith()
 export const stderrLogger = StderrLogger.layer()
 
 /** The stores in memory, timed by `Clock` (so `TestClock` drives them). */
-export const storesMemory: Layer.Layer<Stores | MemoryOpsStore.MemoryOps | MemoryCheckpointStore.MemoryCheckpoints> =
-  Layer.mergeAll(LeaseLock.layer, MemoryRunStateStore.layer, MemoryItemErrorStore.layer, MemoryOpsStore.layer).pipe(
-    Layer.provideMerge(Layer.merge(MemoryLeaseStore.layer, MemoryCheckpointStore.layer))
-  )
+export const storesMemory: Layer.Layer<
+  Stores | MemoryOpsStore.MemoryOps | MemoryCheckpointStore.MemoryCheckpoints | MemoryEntriesStore.MemoryEntries
+> = Layer.mergeAll(
+  LeaseLock.layer,
+  MemoryRunStateStore.layer,
+  MemoryItemErrorStore.layer,
+  MemoryOpsStore.layer,
+  MemoryEntriesStore.layer
+).pipe(Layer.provideMerge(Layer.merge(MemoryLeaseStore.layer, MemoryCheckpointStore.layer)))
 
 /** The stores and a sink in memory (its options: what it rejects). */
 export const layerMemoryWith = (

@@ -273,7 +273,7 @@ describe("tidemark sync of a git repository (real git, real CLI, real PostgreSQL
 
   it("converges through repeated SIGKILLs of a large first sync, new commits included, never re-reading a banked blob", async () => {
     const repo = Repo.makeRepo()
-    Repo.commit(repo, Repo.notes(40000))
+    Repo.commit(repo, Repo.notes(15000))
     const openTarget = async () =>
       (
         await Folder.query<{ target: { commit: string } }>(
@@ -296,7 +296,7 @@ describe("tidemark sync of a git repository (real git, real CLI, real PostgreSQL
       const before = await documentCount(repo)
       const child = Cli.tidemark(["sync", repo, "--json", "--concurrency", "1"], env())
       // Killed once it wrote a random share of what is left (or when it finished first).
-      const target = before + Math.floor(Math.random() * 3000)
+      const target = before + Math.floor(Math.random() * 1500)
       while (child.alive() && (await documentCount(repo)) <= target) await new Promise((r) => setTimeout(r, 10))
       if (child.alive()) {
         child.process.kill("SIGKILL")

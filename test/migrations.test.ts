@@ -40,7 +40,10 @@ describe("migrations", () => {
       expect(yield* tablesIn("tidemark")).toEqual([
         "backfill_state",
         "documents",
+        "entries",
         "item_errors",
+        "jsonl_entries",
+        "jsonl_files",
         "locks",
         "op_items",
         "ops",

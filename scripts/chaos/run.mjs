@@ -8,7 +8,18 @@
 import { machine, scratchTmpdir } from "../bench/lib.mjs"
 import { runTidemark, server } from "./lib.mjs"
 
-const all = ["sigkill", "sigterm", "pool", "restart", "split-brain", "proxy", "pgbouncer", "bad-input", "git-sigkill"]
+const all = [
+  "sigkill",
+  "sigterm",
+  "pool",
+  "restart",
+  "split-brain",
+  "proxy",
+  "pgbouncer",
+  "bad-input",
+  "git-sigkill",
+  "jsonl-sigkill"
+]
 const files = {
   sigkill: "./sigkill.mjs",
   sigterm: "./sigterm.mjs",
@@ -18,7 +29,8 @@ const files = {
   proxy: "./proxy.mjs",
   pgbouncer: "./pgbouncer.mjs",
   "bad-input": "./badinput.mjs",
-  "git-sigkill": "./gitkill.mjs"
+  "git-sigkill": "./gitkill.mjs",
+  "jsonl-sigkill": "./jsonlkill.mjs"
 }
 const args = process.argv.slice(2)
 const short = args.includes("--short")

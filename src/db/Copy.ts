@@ -108,6 +108,15 @@ export class BinaryRows {
     this.at += 5 + length
   }
 
+  /** JSON text already encoded as UTF-8 as `jsonb` (a version byte, then the bytes as they are). */
+  jsonbUtf8(json: Uint8Array) {
+    this.room(5 + json.byteLength)
+    this.at = this.buffer.writeInt32BE(json.byteLength + 1, this.at)
+    this.buffer[this.at++] = 1
+    this.buffer.set(json, this.at)
+    this.at += json.byteLength
+  }
+
   /** The encoded stream, trailer included, as CopyData messages; the rows cannot be added to afterwards. */
   finish(): ReadonlyArray<Buffer> {
     this.room(2)

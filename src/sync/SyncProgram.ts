@@ -6,19 +6,15 @@
  *   concurrency, batch-written under the lease's fence, banked after commit →
  *   deletions → finish (watermark, close the op, clear its items).
  *
- * The lease is taken once and held for the whole run. Transient failures
- * (connection lost, pool exhausted, server restarting) retry the work inside
- * it, resuming from what was written and banked; a lost lease ends the run
- * with `LockLost` (a retry never takes the lease again: a run that lost it must
- * say so, never turn into "already running"). Per-item problems are recorded
- * as item errors and never stop the sync; every later sync tries them again.
+ * It runs under the source's lease (`UnderLease`): transient failures retry
+ * the work inside it, resuming from what was written and banked; a lost lease
+ * ends the run with `LockLost`. Per-item problems are recorded as item errors
+ * and never stop the sync; every later sync tries them again.
  */
 import { type Duration, Effect, Fiber, Ref } from "effect"
 import type * as Checkpoint from "../checkpoint/Checkpoint.js"
 import * as CheckpointModule from "../checkpoint/Checkpoint.js"
-import { defaultRetryPolicy, isTransient, shortReason, transientRetrySchedule } from "../db/Transient.js"
-import { LockLost } from "../lock/errors.js"
-import { type Lease, LeaseLock } from "../lock/LeaseLock.js"
+import type { Lease } from "../lock/LeaseLock.js"
 import type { LeaseTimings } from "../lock/LeaseTimings.js"
 import { OpsStore } from "../ops/OpsStore.js"
 import { nameOf, nounOf, Sink } from "../sink/Sink.js"
@@ -30,6 +26,7 @@ import { isMassChange, massChangeLimit, MassChangeRefused } from "./MassChange.j
 import * as Plan from "./Plan.js"
 import { initialProgress, type Progress } from "./Progress.js"
 import * as RunStateTracking from "./RunStateTracking.js"
+import { underLease } from "./UnderLease.js"
 
 export { MassChangeRefused } from "./MassChange.js"
 
@@ -70,8 +67,6 @@ export interface SyncSummary {
 }
 
 const sameTarget = (a: Target, b: Target) => JSON.stringify(a) === JSON.stringify(b)
-
-const leaseName = (sourceId: string) => `sync:${sourceId}`
 
 /** One attempt under the lease: a transient failure ends it, and the next attempt resumes the op. */
 const attempt = (options: SyncOptions, progress: Ref.Ref<Progress>, lease: Lease) =>
@@ -186,33 +181,5 @@ const dryRun = (options: SyncOptions, progress: Ref.Ref<Progress>) =>
 export const run = Effect.fn("SyncProgram.run")(function* (options: SyncOptions) {
   const progress = options.progress ?? (yield* Ref.make(initialProgress))
   if (options.dryRun) return yield* dryRun(options, progress)
-  const lock = yield* LeaseLock
-  return yield* lock.withLease(
-    leaseName(options.sourceId),
-    (lease) =>
-      attempt(options, progress, lease).pipe(
-        // A write refused by the fence: someone else holds the lease now.
-        Effect.catchTag("FencedOut", () =>
-          Effect.fail(new LockLost({ name: lease.name, token: lease.token, reason: "fenced-out" }))
-        ),
-        // Whatever failed, a lease found lost since is what the run reports: the failure may be
-        // its consequence (a session ended while this process was paused), and a retry must not run.
-        Effect.tapError((error) =>
-          error._tag === "LockLost" ? Effect.void : lease.verify.pipe(Effect.catchTag("SqlError", () => Effect.void))
-        ),
-        Effect.tapError((error) =>
-          isTransient(error)
-            ? Effect.zipRight(
-                Ref.update(progress, (p) => ({ ...p, retries: p.retries + 1 })),
-                Effect.logWarning(`sync interrupted by a transient failure, resuming: ${shortReason(error)}`)
-              )
-            : Effect.void
-        ),
-        Effect.retry(transientRetrySchedule(defaultRetryPolicy))
-      ),
-    {
-      ...(options.wait === undefined ? {} : { wait: options.wait }),
-      ...(options.leaseTimings === undefined ? {} : { timings: options.leaseTimings })
-    }
-  )
+  return yield* underLease(options.sourceId, options, progress, (lease) => attempt(options, progress, lease))
 })

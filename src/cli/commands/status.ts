@@ -41,6 +41,17 @@ interface SourceStatus {
   } | null
   /** Git: whether the work tree has uncommitted changes (they are not synced); null otherwise. */
   readonly uncommitted: boolean | null
+  /** JSONL: its files and entries; null for other kinds. */
+  readonly jsonl: {
+    readonly files: number
+    readonly gone: number
+    /** Entries present in their files. */
+    readonly entries: number
+    /** Files with new entries left for later syncs by the flood cap, and how many. */
+    readonly backlog: ReadonlyArray<{ readonly path: string; readonly entries: number }>
+    /** Files whose last line is still being written. */
+    readonly pendingTails: ReadonlyArray<string>
+  } | null
   readonly itemErrors: number
   readonly recentErrors: ReadonlyArray<{ readonly key: string; readonly error: string; readonly attempts: number }>
   readonly lock: { readonly pid: number; readonly host: string; readonly heartbeatAgeSeconds: number } | null
@@ -117,14 +128,31 @@ const statuses = Effect.gen(function* () {
       LEFT JOIN tidemark.ops o ON o.source_id = s.id AND o.status = 'open'
       LEFT JOIN tidemark.locks l ON l.name = 'sync:' || s.id AND l.expires_at > now()
      ORDER BY s.id`
+  const jsonlOf = (sourceId: string) =>
+    Effect.gen(function* () {
+      const files = yield* sql<{ path: string; gone: boolean; backlog: string; pending_tail: boolean }>`
+        SELECT path, gone, backlog, pending_tail FROM tidemark.jsonl_files WHERE source_id = ${sourceId} ORDER BY path`
+      const [entries] = yield* sql<{ n: string }>`
+        SELECT count(*) AS n FROM tidemark.entries WHERE source_id = ${sourceId} AND present`
+      return {
+        files: files.filter((f) => !f.gone).length,
+        gone: files.filter((f) => f.gone).length,
+        entries: Number(entries?.n ?? 0),
+        backlog: files.filter((f) => Number(f.backlog) > 0).map((f) => ({ path: f.path, entries: Number(f.backlog) })),
+        pendingTails: files.filter((f) => f.pending_tail && !f.gone).map((f) => f.path)
+      }
+    })
   return yield* Effect.forEach(rows, (row) =>
     Effect.zipWith(
-      sql<{ key: string; error: string; attempts: number }>`
-        SELECT key, error, attempts FROM tidemark.item_errors WHERE source_id = ${row.id} ORDER BY last_at DESC, key LIMIT 10`,
+      Effect.all([
+        sql<{ key: string; error: string; attempts: number }>`
+          SELECT key, error, attempts FROM tidemark.item_errors WHERE source_id = ${row.id} ORDER BY last_at DESC, key LIMIT 10`,
+        row.kind === "jsonl" ? jsonlOf(row.id) : Effect.succeed(null)
+      ]),
       row.kind === "git" && fs.existsSync(row.root)
         ? GitSource.hasUncommittedChanges(row.root).pipe(Effect.orElseSucceed(() => null))
         : Effect.succeed(null),
-      (recentErrors, uncommitted): SourceStatus => ({
+      ([recentErrors, jsonl], uncommitted): SourceStatus => ({
         id: row.id,
         kind: row.kind,
         root: row.root,
@@ -145,6 +173,7 @@ const statuses = Effect.gen(function* () {
                 target: row.op_target
               },
         uncommitted,
+        jsonl,
         run: runOf(row),
         itemErrors: Number(row.item_errors),
         recentErrors,
@@ -195,9 +224,19 @@ const asText = (all: ReadonlyArray<SourceStatus>) =>
         .map((s) =>
           [
             `${s.id} (${s.kind} ${s.root})`,
-            s.documents === null
-              ? `  items       stored by the ${s.sink} sink (it counts them)`
-              : `  documents   ${s.documents}`,
+            s.jsonl !== null
+              ? `  files       ${s.jsonl.files}${s.jsonl.gone > 0 ? ` (and ${s.jsonl.gone} gone, their entries kept)` : ""}, ${s.jsonl.entries} entries`
+              : s.documents === null
+                ? `  items       stored by the ${s.sink} sink (it counts them)`
+                : `  documents   ${s.documents}`,
+            ...(s.jsonl?.backlog ?? []).map(
+              (b) => `  backlog     ${b.path}: ${b.entries} new entries left for the next syncs (flood cap)`
+            ),
+            ...(s.jsonl === null || s.jsonl.pendingTails.length === 0
+              ? []
+              : [
+                  `  writing     ${s.jsonl.pendingTails.join(", ")}: last line still being written (waits for the next sync)`
+                ]),
             `  last sync   ${s.lastSync ?? "never completed"}`,
             `  open op     ${s.openOp === null ? "none" : `op ${s.openOp.id} since ${s.openOp.startedAt}: ${s.openOp.banked}${s.openOp.planned === null ? "" : ` of ${s.openOp.planned}`} banked${commitRange(s.openOp)}, ${s.openOp.restarts} restarts (rerun to continue)`}`,
             ...(s.run === null ? [] : [runLine(s.run)]),

@@ -1,0 +1,228 @@
+/**
+ * Entries and stream checkpoints in PostgreSQL (`tidemark.entries`,
+ * `tidemark.jsonl_files`), on the main pool. A write is one transaction: the
+ * new entries are first copied into a session-private table (a COPY waits on
+ * the client, so a holder frozen in the middle of one holds nothing a
+ * successor needs, as in the documents sink), then the lease's fence, then the
+ * stream's checkpoint, the entries' moves and absences, and the entries
+ * themselves. Batches commit without waiting for their WAL flush: a server
+ * crash can take back the last one, entries and checkpoint together, and the
+ * next sync reads them again.
+ */
+import { Effect, Layer } from "effect"
+import { BinaryRows, copyIn } from "../db/Copy.js"
+import { MainDb, transaction } from "../db/Database.js"
+import { wrapSql } from "../db/StoreError.js"
+import { textArray } from "../db/TextArray.js"
+import { type Checkpoint, EntriesStore, type NewEntry, type PathTaken, type Stream } from "./EntriesStore.js"
+
+const store = "entries store"
+
+const columns = "source_id, stream, identity, position, byte_offset, kind, role, entry, line_hash"
+const createIncoming = `CREATE TEMP TABLE IF NOT EXISTS tidemark_incoming_entries
+  (LIKE tidemark.entries INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
+const copyIncoming = `COPY pg_temp.tidemark_incoming_entries (${columns}) FROM STDIN (FORMAT binary)`
+
+const encode = (sourceId: string, entries: ReadonlyArray<NewEntry>) => {
+  let expected = 0
+  for (const e of entries)
+    expected += 80 + sourceId.length + e.identity.length + e.json.byteLength + (e.role?.length ?? 0)
+  const rows = new BinaryRows(expected)
+  for (const e of entries) {
+    rows.row(9)
+    rows.text(sourceId)
+    rows.int8(0)
+    rows.text(e.identity)
+    rows.int8(e.position)
+    rows.int8(e.byteOffset)
+    rows.text(e.kind)
+    rows.text(e.role)
+    rows.jsonbUtf8(e.json)
+    rows.text(e.lineHash)
+  }
+  return rows
+}
+
+interface StreamRow {
+  readonly stream: string
+  readonly path: string
+  readonly gone: boolean
+  readonly fingerprint: string | null
+  readonly device: string | null
+  readonly inode: string | null
+  readonly size: string
+  readonly mtime_us: string
+  readonly racy: boolean
+  readonly processed: string
+  readonly lines: string
+  readonly anchor_offset: string | null
+  readonly anchor_length: number | null
+  readonly anchor_hash: string | null
+  readonly anchor_position: string | null
+  readonly next_seq: string
+  readonly backlog: string
+  readonly backlog_cap: string | null
+  readonly pending_tail: boolean
+  readonly last_path: string | null
+}
+
+const nullableNumber = (value: string | null) => (value === null ? null : Number(value))
+
+const toStream = (r: StreamRow): Stream => ({
+  stream: Number(r.stream),
+  path: r.path,
+  gone: r.gone,
+  fingerprint: r.fingerprint,
+  device: nullableNumber(r.device),
+  inode: nullableNumber(r.inode),
+  size: Number(r.size),
+  mtimeUs: Number(r.mtime_us),
+  racy: r.racy,
+  processed: Number(r.processed),
+  lines: Number(r.lines),
+  anchor:
+    r.anchor_offset === null || r.anchor_hash === null
+      ? null
+      : {
+          offset: Number(r.anchor_offset),
+          length: r.anchor_length ?? 0,
+          hash: r.anchor_hash,
+          position: Number(r.anchor_position ?? 0)
+        },
+  nextSeq: Number(r.next_seq),
+  backlog: Number(r.backlog),
+  backlogCap: nullableNumber(r.backlog_cap),
+  pendingTail: r.pending_tail,
+  lastPath: r.last_path as PathTaken | null
+})
+
+export const layer = Layer.effect(
+  EntriesStore,
+  Effect.map(MainDb, ({ sql }) => {
+    const saveCheckpoint = (sourceId: string, stream: number | null, c: Checkpoint) => {
+      const values = {
+        path: c.path,
+        gone: c.gone,
+        fingerprint: c.fingerprint,
+        device: c.device,
+        inode: c.inode,
+        size: c.size,
+        mtime_us: c.mtimeUs,
+        racy: c.racy,
+        processed: c.processed,
+        lines: c.lines,
+        anchor_offset: c.anchor?.offset ?? null,
+        anchor_length: c.anchor?.length ?? null,
+        anchor_hash: c.anchor?.hash ?? null,
+        anchor_position: c.anchor?.position ?? null,
+        next_seq: c.nextSeq,
+        backlog: c.backlog,
+        backlog_cap: c.backlogCap,
+        pending_tail: c.pendingTail,
+        last_path: c.lastPath
+      }
+      return stream === null
+        ? Effect.map(
+            sql<{
+              stream: string
+            }>`INSERT INTO tidemark.jsonl_files ${sql.insert({ source_id: sourceId, ...values })} RETURNING stream`,
+            (rows) => Number(rows[0]!.stream)
+          )
+        : Effect.as(
+            sql`UPDATE tidemark.jsonl_files SET ${sql.update(values)}, updated_at = now()
+                 WHERE source_id = ${sourceId} AND stream = ${stream}`,
+            stream
+          )
+    }
+
+    return EntriesStore.of({
+      streams: (sourceId) =>
+        sql<StreamRow>`SELECT * FROM tidemark.jsonl_files WHERE source_id = ${sourceId} ORDER BY stream`.pipe(
+          Effect.map((rows) => rows.map(toStream)),
+          wrapSql(store, "read the file checkpoints")
+        ),
+      after: (sourceId, stream, position) =>
+        sql<{ identity: string; position: string; line_hash: string }>`
+          SELECT identity, position, line_hash FROM tidemark.entries
+           WHERE source_id = ${sourceId} AND stream = ${stream} AND present AND position > ${position}
+           ORDER BY position`.pipe(
+          Effect.map((rows) =>
+            rows.map((r) => ({ identity: r.identity, position: Number(r.position), lineHash: r.line_hash }))
+          ),
+          wrapSql(store, "read stored entries")
+        ),
+      write: (sourceId, write, fence) =>
+        transaction(sql)(
+          Effect.gen(function* () {
+            if (write.entries.length > 0) {
+              yield* sql.unsafe(createIncoming)
+              yield* copyIn(copyIncoming, encode(sourceId, write.entries))
+            }
+            yield* fence
+            yield* sql`SET LOCAL synchronous_commit = off`
+            const stream = yield* saveCheckpoint(sourceId, write.stream, write.checkpoint)
+            const moved = write.moved ?? []
+            if (moved.length > 0) {
+              yield* sql`
+                UPDATE tidemark.entries AS e SET position = u.p, byte_offset = u.o, present = true
+                  FROM unnest(${textArray(moved.map((m) => m.identity))}::text[], ${moved.map((m) => m.position)}::bigint[],
+                              ${moved.map((m) => m.byteOffset)}::bigint[]) AS u(i, p, o)
+                 WHERE e.source_id = ${sourceId} AND e.stream = ${stream} AND e.identity = u.i`
+            }
+            const absent = write.absent ?? []
+            if (absent.length > 0) {
+              yield* sql`
+                UPDATE tidemark.entries SET present = false
+                 WHERE source_id = ${sourceId} AND stream = ${stream} AND identity = ANY(${textArray(absent)}::text[])`
+            }
+            if (write.entries.length > 0) {
+              // An identity met again (an --id-field entry written once more) is the same entry: it is
+              // kept as first stored, and is present where it is now. Numbered entries are new by
+              // construction (their numbers come from the checkpoint written with them).
+              const mayExist = write.entries.some((e) => !e.identity.startsWith("#"))
+              yield* sql.unsafe(
+                `INSERT INTO tidemark.entries (${columns})
+                 SELECT source_id, $1, identity, position, byte_offset, kind, role, entry, line_hash
+                   FROM pg_temp.tidemark_incoming_entries
+                 ${mayExist ? "ON CONFLICT (source_id, stream, identity) DO UPDATE SET present = true, position = excluded.position, byte_offset = excluded.byte_offset" : ""}`,
+                [stream]
+              )
+            }
+            return stream
+          })
+        ).pipe(wrapSql(store, "write entries")),
+      markGone: (sourceId, streams, fence) =>
+        streams.length === 0
+          ? Effect.void
+          : transaction(sql)(
+              Effect.zipRight(
+                fence,
+                sql`UPDATE tidemark.jsonl_files SET gone = true, updated_at = now()
+                     WHERE source_id = ${sourceId} AND stream = ANY(${streams}::bigint[])`
+              )
+            ).pipe(Effect.asVoid, wrapSql(store, "mark files gone")),
+      remove: (sourceId, streams, fence) =>
+        streams.length === 0
+          ? Effect.succeed(0)
+          : transaction(sql)(
+              Effect.gen(function* () {
+                yield* fence
+                const deleted = yield* sql<{ n: string }>`
+                  WITH d AS (DELETE FROM tidemark.entries WHERE source_id = ${sourceId} AND stream = ANY(${streams}::bigint[]) RETURNING 1)
+                  SELECT count(*) AS n FROM d`
+                yield* sql`DELETE FROM tidemark.jsonl_files WHERE source_id = ${sourceId} AND stream = ANY(${streams}::bigint[])`
+                return Number(deleted[0]!.n)
+              })
+            ).pipe(wrapSql(store, "delete files' entries")),
+      count: (sourceId, stream) =>
+        (stream === undefined
+          ? sql<{ n: string }>`SELECT count(*) AS n FROM tidemark.entries WHERE source_id = ${sourceId} AND present`
+          : sql<{ n: string }>`
+              SELECT count(*) AS n FROM tidemark.entries WHERE source_id = ${sourceId} AND stream = ${stream} AND present`
+        ).pipe(
+          Effect.map((rows) => Number(rows[0]!.n)),
+          wrapSql(store, "count entries")
+        )
+    })
+  })
+)
