@@ -26,6 +26,9 @@ CREATE TABLE tidemark.jsonl_files (
   anchor_length    integer,
   anchor_hash      text,
   anchor_position  bigint,
+  -- The hashes of the entries after the anchor (metadata, typically), in order: a tail sync
+  -- checks them as it passes, without reading them back from the database.
+  tail_hashes      text[] NOT NULL DEFAULT '{}',
   -- The next positional identity (entries without --id-field are numbered in arrival order).
   next_seq         bigint NOT NULL DEFAULT 0,
   -- Entries a reconcile found new but did not import yet (the flood cap), and the cap per pass.
@@ -57,7 +60,6 @@ CREATE TABLE tidemark.entries (
   imported_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (source_id, stream, identity)
 );
-CREATE INDEX entries_by_position ON tidemark.entries (source_id, stream, position) INCLUDE (line_hash, identity) WHERE present;
 
 -- Entries with the path of their file, for people and queries.
 CREATE VIEW tidemark.jsonl_entries AS

@@ -99,6 +99,7 @@ const stream = (id: number, path: string, extra: Partial<Stream> = {}): Stream =
   processed: 100,
   lines: 3,
   anchor: null,
+  tailHashes: [],
   nextSeq: 3,
   backlog: 0,
   backlogCap: null,

@@ -17,7 +17,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import pg from "pg"
-import { database, machine, root, runCli, scratchTmpdir } from "./lib.mjs"
+import { database, machine, root, runCli, scratchTmpdir, serverCpuSeconds } from "./lib.mjs"
 
 const [files = 1000, entries = 10000, appended = 10, flood = 100000] = process.argv.slice(2).map(Number)
 console.log(`${machine()}; node scripts/bench/jsonl.mjs ${files} ${entries} ${appended} ${flood}`)
@@ -62,21 +62,24 @@ try {
   const floor = async () => {
     await query("TRUNCATE bench_entries")
     const started = performance.now()
+    const serverBefore = serverCpuSeconds()
     await new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [path.join(root, "scripts", "bench", "jsonl-floor.mjs"), db.url, dir], {
         stdio: ["ignore", "inherit", "inherit"]
       })
       child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`floor exited ${code}`))))
     })
+    floorServer.push(serverCpuSeconds() - serverBefore)
     return (performance.now() - started) / 1000
   }
+  const floorServer = []
   const floorBefore = await floor()
   const first = await runCli(["sync", dir, "--jsonl", "--json", "--source", "bench-jsonl"], env)
   const floorAfter = await floor()
   const floorSeconds = (floorBefore + floorAfter) / 2
   const imported = JSON.parse(first.stdout).imported
   console.log(
-    `full import: ${imported} entries in ${first.seconds.toFixed(1)} s (${((bytes / 2 ** 20) / first.seconds).toFixed(0)} MiB/s, peak ${first.peakMiB.toFixed(0)} MiB); floor ${floorBefore.toFixed(1)} s / ${floorAfter.toFixed(1)} s; ratio ${(first.seconds / floorSeconds).toFixed(2)}× (goal ≤ 1.5×)`
+    `full import: ${imported} entries in ${first.seconds.toFixed(1)} s (${(bytes / 2 ** 20 / first.seconds).toFixed(0)} MiB/s, peak ${first.peakMiB.toFixed(0)} MiB, CPU ${first.cpuSeconds.toFixed(1)} s + server ${first.serverCpuSeconds.toFixed(1)} s); floor ${floorBefore.toFixed(1)} s / ${floorAfter.toFixed(1)} s (server CPU ${floorServer.map((x) => x.toFixed(1)).join(" / ")} s); ratio ${(first.seconds / floorSeconds).toFixed(2)}× (goal ≤ 1.5×)`
   )
 
   // 2. Tail sync against a no-change sync.

@@ -1,7 +1,7 @@
 /**
  * Where a JSONL source's entries and per-file checkpoints live. A file's
- * stream is one row (its fingerprint, size, mtime, processed offset, anchor,
- * backlog); each entry is one row. Every write is one step that begins with
+ * stream is one row (its fingerprint, size, mtime, processed offset, anchor and
+ * the entries after it, backlog); each entry is one row. Every write is one step that begins with
  * the lease's fence and carries the stream's new checkpoint with its entries:
  * what is stored and where the file was read up to can never disagree, so a
  * sync killed at any moment re-imports nothing and loses nothing. The store is
@@ -38,6 +38,8 @@ export interface Checkpoint {
   /** Complete lines before `processed`. */
   readonly lines: number
   readonly anchor: Anchor | null
+  /** Hashes of the entries after the anchor and before `processed`, in order. */
+  readonly tailHashes: ReadonlyArray<string>
   readonly nextSeq: number
   readonly backlog: number
   readonly backlogCap: number | null
@@ -80,12 +82,8 @@ export interface StreamWrite {
 export interface EntriesStoreShape {
   /** Every stream of the source, gone ones included. */
   readonly streams: (sourceId: string) => Effect.Effect<ReadonlyArray<Stream>, StoreError>
-  /** The stream's entries present in its file with a line number above `position`, in file order. */
-  readonly after: (
-    sourceId: string,
-    stream: number,
-    position: number
-  ) => Effect.Effect<ReadonlyArray<StoredEntry>, StoreError>
+  /** The stream's entries present in its file, in file order. */
+  readonly present: (sourceId: string, stream: number) => Effect.Effect<ReadonlyArray<StoredEntry>, StoreError>
   /** Writes a stream's checkpoint with its entries in one step, `fence` first; returns the stream. */
   readonly write: <E>(
     sourceId: string,

@@ -38,10 +38,10 @@ export const layer: Layer.Layer<EntriesStore | MemoryEntries> = Layer.effectCont
     })
     const store = EntriesStore.of({
       streams: (sourceId) => Effect.map(Ref.get(state), (s) => [...(s.streams.get(sourceId)?.values() ?? [])]),
-      after: (sourceId, stream, position) =>
+      present: (sourceId, stream) =>
         Effect.map(Ref.get(state), (s) =>
           [...entriesOf(s, sourceId, stream).values()]
-            .filter((e) => e.present && e.position > position)
+            .filter((e) => e.present)
             .sort((a, b) => a.position - b.position)
             .map((e) => ({ identity: e.identity, position: e.position, lineHash: e.lineHash }))
         ),

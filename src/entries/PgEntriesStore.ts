@@ -1,11 +1,13 @@
 /**
  * Entries and stream checkpoints in PostgreSQL (`tidemark.entries`,
- * `tidemark.jsonl_files`), on the main pool. A write is one transaction: the
- * new entries are first copied into a session-private table (a COPY waits on
- * the client, so a holder frozen in the middle of one holds nothing a
- * successor needs, as in the documents sink), then the lease's fence, then the
- * stream's checkpoint, the entries' moves and absences, and the entries
- * themselves. Batches commit without waiting for their WAL flush: a server
+ * `tidemark.jsonl_files`), on the main pool. A write is one transaction with
+ * the lease's fence in it. A COPY waits on the client, and no server timeout
+ * ends that wait: a holder frozen in the middle of one must hold nothing a
+ * successor needs. So a new stream's first entries are copied straight into
+ * the table (its stream number is new: no successor writes those keys), and
+ * an existing stream's are first copied into a session-private table, then
+ * moved in after the fence, with the stream's checkpoint, its entries' moves
+ * and absences. Batches commit without waiting for their WAL flush: a server
  * crash can take back the last one, entries and checkpoint together, and the
  * next sync reads them again.
  */
@@ -22,8 +24,9 @@ const columns = "source_id, stream, identity, position, byte_offset, kind, role,
 const createIncoming = `CREATE TEMP TABLE IF NOT EXISTS tidemark_incoming_entries
   (LIKE tidemark.entries INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
 const copyIncoming = `COPY pg_temp.tidemark_incoming_entries (${columns}) FROM STDIN (FORMAT binary)`
+const copyEntries = `COPY tidemark.entries (${columns}) FROM STDIN (FORMAT binary)`
 
-const encode = (sourceId: string, entries: ReadonlyArray<NewEntry>) => {
+const encode = (sourceId: string, stream: number, entries: ReadonlyArray<NewEntry>) => {
   let expected = 0
   for (const e of entries)
     expected += 80 + sourceId.length + e.identity.length + e.json.byteLength + (e.role?.length ?? 0)
@@ -31,7 +34,7 @@ const encode = (sourceId: string, entries: ReadonlyArray<NewEntry>) => {
   for (const e of entries) {
     rows.row(9)
     rows.text(sourceId)
-    rows.int8(0)
+    rows.int8(stream)
     rows.text(e.identity)
     rows.int8(e.position)
     rows.int8(e.byteOffset)
@@ -59,6 +62,7 @@ interface StreamRow {
   readonly anchor_length: number | null
   readonly anchor_hash: string | null
   readonly anchor_position: string | null
+  readonly tail_hashes: ReadonlyArray<string>
   readonly next_seq: string
   readonly backlog: string
   readonly backlog_cap: string | null
@@ -89,6 +93,7 @@ const toStream = (r: StreamRow): Stream => ({
           hash: r.anchor_hash,
           position: Number(r.anchor_position ?? 0)
         },
+  tailHashes: r.tail_hashes,
   nextSeq: Number(r.next_seq),
   backlog: Number(r.backlog),
   backlogCap: nullableNumber(r.backlog_cap),
@@ -115,6 +120,7 @@ export const layer = Layer.effect(
         anchor_length: c.anchor?.length ?? null,
         anchor_hash: c.anchor?.hash ?? null,
         anchor_position: c.anchor?.position ?? null,
+        tail_hashes: [...c.tailHashes],
         next_seq: c.nextSeq,
         backlog: c.backlog,
         backlog_cap: c.backlogCap,
@@ -141,10 +147,11 @@ export const layer = Layer.effect(
           Effect.map((rows) => rows.map(toStream)),
           wrapSql(store, "read the file checkpoints")
         ),
-      after: (sourceId, stream, position) =>
+      // In file order; the primary key finds the stream's entries, and a stream's are few enough to sort.
+      present: (sourceId, stream) =>
         sql<{ identity: string; position: string; line_hash: string }>`
           SELECT identity, position, line_hash FROM tidemark.entries
-           WHERE source_id = ${sourceId} AND stream = ${stream} AND present AND position > ${position}
+           WHERE source_id = ${sourceId} AND stream = ${stream} AND present
            ORDER BY position`.pipe(
           Effect.map((rows) =>
             rows.map((r) => ({ identity: r.identity, position: Number(r.position), lineHash: r.line_hash }))
@@ -154,13 +161,20 @@ export const layer = Layer.effect(
       write: (sourceId, write, fence) =>
         transaction(sql)(
           Effect.gen(function* () {
-            if (write.entries.length > 0) {
+            // A new stream's entries cannot collide with anyone's (its number is new), so they are
+            // copied straight in: a holder frozen in the middle holds nothing a successor needs. An
+            // existing stream's are staged first, since a successor would write the same keys.
+            const staged = write.stream !== null && write.entries.length > 0
+            if (staged) {
               yield* sql.unsafe(createIncoming)
-              yield* copyIn(copyIncoming, encode(sourceId, write.entries))
+              yield* copyIn(copyIncoming, encode(sourceId, 0, write.entries))
+            }
+            const stream = yield* saveCheckpoint(sourceId, write.stream, write.checkpoint)
+            if (write.stream === null && write.entries.length > 0) {
+              yield* copyIn(copyEntries, encode(sourceId, stream, write.entries))
             }
             yield* fence
             yield* sql`SET LOCAL synchronous_commit = off`
-            const stream = yield* saveCheckpoint(sourceId, write.stream, write.checkpoint)
             const moved = write.moved ?? []
             if (moved.length > 0) {
               yield* sql`
@@ -175,7 +189,7 @@ export const layer = Layer.effect(
                 UPDATE tidemark.entries SET present = false
                  WHERE source_id = ${sourceId} AND stream = ${stream} AND identity = ANY(${textArray(absent)}::text[])`
             }
-            if (write.entries.length > 0) {
+            if (staged) {
               // An identity met again (an --id-field entry written once more) is the same entry: it is
               // kept as first stored, and is present where it is now. Numbered entries are new by
               // construction (their numbers come from the checkpoint written with them).

@@ -7,6 +7,7 @@
  * they are; the line's hash is of those bytes.
  */
 import { isUtf8 } from "node:buffer"
+import * as crypto from "node:crypto"
 import { createHash } from "node:crypto"
 
 export interface EntryFields {
@@ -32,7 +33,11 @@ export type Line =
     }
   | { readonly _tag: "Invalid"; readonly reason: string }
 
-export const hashLine = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
+/** One-shot `crypto.hash` where Node has it (no Hash object per line; see BENCHMARKS.md, JSONL). */
+const oneShot = (crypto as { readonly hash?: (algorithm: string, data: Uint8Array, encoding: "hex") => string }).hash
+
+export const hashLine = (bytes: Uint8Array): string =>
+  oneShot !== undefined ? oneShot("sha256", bytes, "hex") : createHash("sha256").update(bytes).digest("hex")
 
 const at = (value: unknown, path: ReadonlyArray<string>): unknown => {
   let current = value
@@ -73,7 +78,9 @@ const jsonbUnstorable = (text: string): string | undefined => {
 export const parseLine = (raw: Uint8Array, fields: EntryFields): Line => {
   const bytes = withoutBom(raw)
   if (!isUtf8(bytes)) return { _tag: "Invalid", reason: "not valid UTF-8" }
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
+  const text = Buffer.isBuffer(bytes)
+    ? bytes.toString("utf8")
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")
   let value: unknown
   try {
     value = JSON.parse(text)

@@ -67,7 +67,8 @@ export type WriterError = FencedOut | SqlError | StoreError
 /** Where a file's writes and errors go: the store under the lease (a real sync), or nowhere (a dry run). */
 export interface FileWriter {
   readonly write: (write: StreamWrite) => Effect.Effect<number, WriterError>
-  readonly after: (stream: number, position: number) => Effect.Effect<ReadonlyArray<StoredEntry>, WriterError>
+  /** The stream's entries present in its file, in file order. */
+  readonly present: (stream: number) => Effect.Effect<ReadonlyArray<StoredEntry>, WriterError>
   /** Records this file's line errors and clears its others (`clearOthers`: a whole-file pass). */
   readonly errors: (errors: ReadonlyArray<ItemErrorRow>, clearOthers: boolean) => Effect.Effect<void, WriterError>
   readonly imported: (entries: number, bytes: number) => Effect.Effect<void>
@@ -169,6 +170,8 @@ const importFrom = (
     let anchor: Anchor | null = base.anchor
     // A stored anchor is taken to be a message: only a message moves it (an older anchor is still a valid one).
     let anchorIsMessage = base.anchor !== null
+    // The entries after the anchor: a later tail sync checks them without a database read.
+    let tailHashes = [...base.tailHashes]
     let imported = 0
     const errors: Array<ItemErrorRow> = []
     let pending: Pending = { entries: [], bytes: 0 }
@@ -191,6 +194,7 @@ const importFrom = (
       processed,
       lines,
       anchor,
+      tailHashes,
       nextSeq: seq,
       backlog: 0,
       backlogCap: null,
@@ -244,6 +248,9 @@ const importFrom = (
           if (parsed.kind === "message" || !anchorIsMessage) {
             anchor = { offset: line.offset, length: line.bytes.length, hash, position: line.number }
             anchorIsMessage = parsed.kind === "message"
+            tailHashes = []
+          } else {
+            tailHashes.push(hash)
           }
         }
         if (pending.entries.length >= batchEntries || pending.bytes >= batchBytes) yield* flush(true)
@@ -277,6 +284,7 @@ const freshCheckpoint = (path: string): Checkpoint => ({
   processed: 0,
   lines: 0,
   anchor: null,
+  tailHashes: [],
   nextSeq: 0,
   backlog: 0,
   backlogCap: null,
@@ -308,7 +316,7 @@ export const syncTail = (
     const anchor = stream.anchor
     let regionBytes = 0
     if (anchor !== null) {
-      const stored = yield* ctx.writer.after(stream.stream, anchor.position)
+      const stored = stream.tailHashes
       let matched = 0
       let clean = true
       const between = yield* scan(
@@ -322,7 +330,7 @@ export const syncTail = (
             for (const line of raw) {
               if (line.tooLong) continue
               if (parseLine(line.bytes, ctx.fields)._tag === "Invalid") continue
-              if (stored[matched]?.lineHash === hashLine(line.bytes)) matched++
+              if (stored[matched] === hashLine(line.bytes)) matched++
               else clean = false
             }
           }),
@@ -391,7 +399,7 @@ export const reconcile = (
         }
       })
     )
-    const stored = yield* ctx.writer.after(stream.stream, -1)
+    const stored = yield* ctx.writer.present(stream.stream)
 
     // Which stored entry each of the file's entries is (by identity where entries carry one).
     const matchOf = new Map<number, StoredEntry>()
@@ -472,6 +480,10 @@ export const reconcile = (
         imported === entries.length && anchorFact !== undefined
           ? { offset: anchorFact.offset, length: anchorFact.length, hash: anchorFact.hash, position: anchorFact.number }
           : null,
+      tailHashes:
+        imported === entries.length && anchorFact !== undefined
+          ? before.filter((f) => f.number > anchorFact.number).map((f) => f.hash)
+          : [],
       nextSeq: seq,
       backlog: backlog + (entries.length - imported),
       backlogCap: backlog + (entries.length - imported) > 0 ? limit : null,

@@ -220,7 +220,7 @@ const attempt = (options: JsonlOptions, progress: Ref.Ref<Progress>, lease: Leas
       const writerFor = (path: string): FileWriter => ({
         write: (write: StreamWrite) =>
           dry ? Effect.succeed(write.stream ?? -1) : entries.write(sourceId, write, fence),
-        after: (stream, position) => (stream < 0 ? Effect.succeed([]) : entries.after(sourceId, stream, position)),
+        present: (stream) => (stream < 0 ? Effect.succeed([]) : entries.present(sourceId, stream)),
         errors: (rows, clearOthers) => {
           if (dry) return Effect.void
           const resolved = clearOthers
