@@ -20,6 +20,9 @@ import { type Checkpoint, EntriesStore, type NewEntry, type PathTaken, type Stre
 
 const store = "entries store"
 
+/** Up to this many entries a write sends them in its INSERT (no staging table, no COPY). */
+const fewEntries = 200
+
 const columns = "source_id, stream, identity, position, byte_offset, kind, role, entry, line_hash"
 const createIncoming = `CREATE TEMP TABLE IF NOT EXISTS tidemark_incoming_entries
   (LIKE tidemark.entries INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
@@ -164,13 +167,16 @@ export const layer = Layer.effect(
             // A new stream's entries cannot collide with anyone's (its number is new), so they are
             // copied straight in: a holder frozen in the middle holds nothing a successor needs. An
             // existing stream's are staged first, since a successor would write the same keys.
-            const staged = write.stream !== null && write.entries.length > 0
+            // A few entries (a tail) go in by one INSERT after the fence instead: all its data is in
+            // the statement, so it never waits on the client, and it saves the staging round trips.
+            const few = write.entries.length > 0 && write.entries.length <= fewEntries
+            const staged = write.stream !== null && write.entries.length > 0 && !few
             if (staged) {
               yield* sql.unsafe(createIncoming)
               yield* copyIn(copyIncoming, encode(sourceId, 0, write.entries))
             }
             const stream = yield* saveCheckpoint(sourceId, write.stream, write.checkpoint)
-            if (write.stream === null && write.entries.length > 0) {
+            if (write.stream === null && write.entries.length > 0 && !few) {
               yield* copyIn(copyEntries, encode(sourceId, stream, write.entries))
             }
             yield* fence
@@ -189,16 +195,40 @@ export const layer = Layer.effect(
                 UPDATE tidemark.entries SET present = false
                  WHERE source_id = ${sourceId} AND stream = ${stream} AND identity = ANY(${textArray(absent)}::text[])`
             }
+            const mayExist = write.entries.some((e) => !e.identity.startsWith("#"))
+            const onConflict = mayExist
+              ? "ON CONFLICT (source_id, stream, identity) DO UPDATE SET present = true, position = excluded.position, byte_offset = excluded.byte_offset"
+              : ""
+            if (few) {
+              const e = write.entries
+              yield* sql.unsafe(
+                `INSERT INTO tidemark.entries (${columns})
+                 SELECT $1, $2, i, p, o, k, r, j::jsonb, h
+                   FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[])
+                        AS u(i, p, o, k, r, j, h)
+                 ${onConflict}`,
+                [
+                  sourceId,
+                  stream,
+                  textArray(e.map((x) => x.identity)),
+                  e.map((x) => x.position),
+                  e.map((x) => x.byteOffset),
+                  textArray(e.map((x) => x.kind)),
+                  textArray(e.map((x) => x.role)),
+                  textArray(e.map((x) => x.json)),
+                  textArray(e.map((x) => x.lineHash))
+                ]
+              )
+            }
             if (staged) {
               // An identity met again (an --id-field entry written once more) is the same entry: it is
               // kept as first stored, and is present where it is now. Numbered entries are new by
               // construction (their numbers come from the checkpoint written with them).
-              const mayExist = write.entries.some((e) => !e.identity.startsWith("#"))
               yield* sql.unsafe(
                 `INSERT INTO tidemark.entries (${columns})
                  SELECT source_id, $1, identity, position, byte_offset, kind, role, entry, line_hash
                    FROM pg_temp.tidemark_incoming_entries
-                 ${mayExist ? "ON CONFLICT (source_id, stream, identity) DO UPDATE SET present = true, position = excluded.position, byte_offset = excluded.byte_offset" : ""}`,
+                 ${onConflict}`,
                 [stream]
               )
             }
