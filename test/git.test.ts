@@ -289,7 +289,10 @@ describe("tidemark sync of a git repository (real git, real CLI, real PostgreSQL
     }
     let kills = 0
     let commits = 0
-    while (kills < 10) {
+    let rounds = 0
+    // Bounded: a loaded machine may let a run finish before its kill; then new files arrive
+    // (below) so the next run has work to be killed in, and the loop always ends.
+    while (kills < 10 && rounds++ < 40) {
       // An open op keeps its commit; a new op pins the head.
       const pin = (await openTarget()) ?? Repo.head(repo)
       const toRead = await unwritten(pin)
@@ -315,9 +318,11 @@ describe("tidemark sync of a git repository (real git, real CLI, real PostgreSQL
         // No open op when the kill came before the op opened.
         expect([pin, undefined]).toContain(await openTarget())
       }
-      // New commits keep arriving while the op is open.
-      if (kills % 3 === 0) Repo.commit(repo, { [`arrived-${commits++}.md`]: `# arrived ${commits}\n` })
+      // New commits keep arriving while the op is open; a finished run gets a large one.
+      if (result.code === 0) Repo.commit(repo, Repo.notes(2000, `more-${commits++}`))
+      else if (kills % 3 === 0) Repo.commit(repo, { [`arrived-${commits++}.md`]: `# arrived ${commits}\n` })
     }
+    expect(kills).toBeGreaterThan(0)
     const pin = (await openTarget()) ?? Repo.head(repo)
     const toRead = await unwritten(pin)
     const finish = await sync(repo)
