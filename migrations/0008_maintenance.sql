@@ -21,6 +21,9 @@ CREATE TABLE tidemark.maintenance_debt (
   paying_since     timestamptz,
   runs             bigint NOT NULL DEFAULT 0,
   reruns           bigint NOT NULL DEFAULT 0,
+  -- Rows changed since the kind last did its work, counted by the changes themselves (the
+  -- analyze kind refreshes statistics past a threshold; the server's own counters lag).
+  changed          bigint NOT NULL DEFAULT 0,
   updated_at       timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (source_id, kind)
 );
@@ -73,7 +76,9 @@ CREATE VIEW tidemark.links AS
           JOIN tidemark.documents d ON d.source_id = n.source_id AND d.key = n.key
          WHERE r.kind = 'wiki' AND n.source_id = r.source_id AND n.name = lower(r.target)
       ) candidate ORDER BY candidate.rank, length(candidate.key), candidate.key LIMIT 1
-    ) t ON true;
+    ) t ON true
+   -- Links of a document that is gone are not links any more (purge removes their rows).
+   WHERE EXISTS (SELECT 1 FROM tidemark.documents f WHERE f.source_id = r.source_id AND f.key = r.from_key);
 
 -- The debt of what is stored already: every existing source owes its search vectors,
 -- links and statistics (the next start pays them).

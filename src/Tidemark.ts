@@ -33,6 +33,9 @@ import * as PgItemErrorStore from "./quarantine/PgItemErrorStore.js"
 import type { EntriesStore } from "./entries/EntriesStore.js"
 import * as MemoryEntriesStore from "./entries/MemoryEntriesStore.js"
 import * as PgEntriesStore from "./entries/PgEntriesStore.js"
+import type { DebtStore } from "./maintenance/DebtStore.js"
+import * as MemoryDebtStore from "./maintenance/MemoryDebtStore.js"
+import * as PgDebtStore from "./maintenance/PgDebtStore.js"
 import * as DocumentsSink from "./sink/DocumentsSink.js"
 import * as MemorySink from "./sink/MemorySink.js"
 import type { Sink } from "./sink/Sink.js"
@@ -42,7 +45,14 @@ import type { RunStateStore } from "./state/RunStateStore.js"
 
 /** What a sync needs besides its source: everything but the sink. */
 export type Stores =
-  LeaseLock.LeaseLock | LeaseStore | CheckpointStore | RunStateStore | OpsStore | ItemErrorStore | EntriesStore
+  | LeaseLock.LeaseLock
+  | LeaseStore
+  | CheckpointStore
+  | RunStateStore
+  | OpsStore
+  | ItemErrorStore
+  | EntriesStore
+  | DebtStore
 
 export type SyncServices = Stores | Sink
 
@@ -53,7 +63,8 @@ export const storesPg: Layer.Layer<Stores, never, MainDb | DirectDb> = Layer.mer
   PgRunStateStore.layer,
   PgOpsStore.layer,
   PgItemErrorStore.layer,
-  PgEntriesStore.layer
+  PgEntriesStore.layer,
+  PgDebtStore.layer
 ).pipe(Layer.provideMerge(PgLeaseStore.layer))
 
 /** The stores and the documents sink on PostgreSQL. */
@@ -102,14 +113,14 @@ export const storesMemory: Layer.Layer<
   MemoryItemErrorStore.layer,
   MemoryOpsStore.layer,
   MemoryEntriesStore.layer
-).pipe(Layer.provideMerge(Layer.merge(MemoryLeaseStore.layer, MemoryCheckpointStore.layer)))
+).pipe(Layer.provideMerge(Layer.mergeAll(MemoryLeaseStore.layer, MemoryCheckpointStore.layer, MemoryDebtStore.layer)))
 
 /** The stores and a sink in memory (its options: what it rejects). */
 export const layerMemoryWith = (
   sink: MemorySink.MemorySinkOptions = {}
 ): Layer.Layer<
   SyncServices | MemorySink.MemorySink | MemoryOpsStore.MemoryOps | MemoryCheckpointStore.MemoryCheckpoints
-> => Layer.merge(storesMemory, MemorySink.layer(sink))
+> => Layer.provideMerge(MemorySink.layer(sink), storesMemory)
 
 /** Every sync service in memory, with a sink that stores everything. */
 export const layerMemory = layerMemoryWith()

@@ -4,6 +4,8 @@
  * nothing when it fails; an identity met again is the same entry.
  */
 import { Context, Effect, Layer, Ref } from "effect"
+import { entryKinds } from "../maintenance/Debt.js"
+import { DebtStore } from "../maintenance/DebtStore.js"
 import { EntriesStore, type NewEntry, type Stream } from "./EntriesStore.js"
 
 export interface MemoryEntry extends NewEntry {
@@ -22,8 +24,9 @@ export class MemoryEntries extends Context.Tag("tidemark/MemoryEntries")<
   { readonly entries: (sourceId: string, stream: number) => Effect.Effect<ReadonlyArray<MemoryEntry>> }
 >() {}
 
-export const layer: Layer.Layer<EntriesStore | MemoryEntries> = Layer.effectContext(
+export const layer: Layer.Layer<EntriesStore | MemoryEntries, never, DebtStore> = Layer.effectContext(
   Effect.gen(function* () {
+    const debt = yield* DebtStore
     const state = yield* Ref.make<State>({ streams: new Map(), entries: new Map(), lastStream: 0 })
     const entriesOf = (s: State, sourceId: string, stream: number) =>
       s.entries.get(sourceId)?.get(stream) ?? new Map<string, MemoryEntry>()
@@ -46,38 +49,45 @@ export const layer: Layer.Layer<EntriesStore | MemoryEntries> = Layer.effectCont
             .map((e) => ({ identity: e.identity, position: e.position, lineHash: e.lineHash }))
         ),
       write: (sourceId, write, fence) =>
-        Effect.zipRight(
-          fence,
-          Ref.modify(state, (s) => {
-            const stream = write.stream ?? s.lastStream + 1
-            const streams = new Map(s.streams.get(sourceId)).set(stream, { ...write.checkpoint, stream })
-            const entries = new Map(entriesOf(s, sourceId, stream))
-            for (const m of write.moved ?? []) {
-              const e = entries.get(m.identity)
-              if (e !== undefined)
-                entries.set(m.identity, { ...e, position: m.position, byteOffset: m.byteOffset, present: true })
-            }
-            for (const identity of write.absent ?? []) {
-              const e = entries.get(identity)
-              if (e !== undefined) entries.set(identity, { ...e, present: false })
-            }
-            for (const e of write.entries) {
-              const existing = entries.get(e.identity)
-              entries.set(
-                e.identity,
-                existing === undefined
-                  ? { ...e, present: true }
-                  : { ...existing, position: e.position, byteOffset: e.byteOffset, present: true }
+        Effect.zipLeft(
+          Effect.zipRight(
+            fence,
+            Ref.modify(state, (s) => {
+              const stream = write.stream ?? s.lastStream + 1
+              const streams = new Map(s.streams.get(sourceId)).set(stream, { ...write.checkpoint, stream })
+              const entries = new Map(entriesOf(s, sourceId, stream))
+              for (const m of write.moved ?? []) {
+                const e = entries.get(m.identity)
+                if (e !== undefined)
+                  entries.set(m.identity, { ...e, position: m.position, byteOffset: m.byteOffset, present: true })
+              }
+              for (const identity of write.absent ?? []) {
+                const e = entries.get(identity)
+                if (e !== undefined) entries.set(identity, { ...e, present: false })
+              }
+              for (const e of write.entries) {
+                const existing = entries.get(e.identity)
+                entries.set(
+                  e.identity,
+                  existing === undefined
+                    ? { ...e, present: true }
+                    : { ...existing, position: e.position, byteOffset: e.byteOffset, present: true }
+                )
+              }
+              const next = withEntries(
+                {
+                  ...s,
+                  streams: new Map(s.streams).set(sourceId, streams),
+                  lastStream: Math.max(s.lastStream, stream)
+                },
+                sourceId,
+                stream,
+                entries
               )
-            }
-            const next = withEntries(
-              { ...s, streams: new Map(s.streams).set(sourceId, streams), lastStream: Math.max(s.lastStream, stream) },
-              sourceId,
-              stream,
-              entries
-            )
-            return [stream, next]
-          })
+              return [stream, next]
+            })
+          ),
+          debt.record(sourceId, entryKinds, write.entries.length).pipe(Effect.orDie)
         ),
       markGone: (sourceId, streams, fence) =>
         Effect.zipRight(

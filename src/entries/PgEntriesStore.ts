@@ -16,6 +16,8 @@ import { BinaryRows, copyIn } from "../db/Copy.js"
 import { MainDb, transaction } from "../db/Database.js"
 import { wrapSql } from "../db/StoreError.js"
 import { textArray } from "../db/TextArray.js"
+import { entryKinds } from "../maintenance/Debt.js"
+import { recordIn } from "../maintenance/PgDebtStore.js"
 import { type Checkpoint, EntriesStore, type NewEntry, type PathTaken, type Stream } from "./EntriesStore.js"
 
 const store = "entries store"
@@ -232,6 +234,9 @@ export const layer = Layer.effect(
                 [stream]
               )
             }
+            if (write.entries.length > 0 || moved.length > 0 || absent.length > 0) {
+              yield* recordIn(sql, sourceId, entryKinds, write.entries.length + moved.length + absent.length)
+            }
             return stream
           })
         ).pipe(wrapSql(store, "write entries")),
@@ -255,6 +260,7 @@ export const layer = Layer.effect(
                   WITH d AS (DELETE FROM tidemark.entries WHERE source_id = ${sourceId} AND stream = ANY(${streams}::bigint[]) RETURNING 1)
                   SELECT count(*) AS n FROM d`
                 yield* sql`DELETE FROM tidemark.jsonl_files WHERE source_id = ${sourceId} AND stream = ANY(${streams}::bigint[])`
+                yield* recordIn(sql, sourceId, entryKinds, Number(deleted[0]!.n))
                 return Number(deleted[0]!.n)
               })
             ).pipe(wrapSql(store, "delete files' entries")),

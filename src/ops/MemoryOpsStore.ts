@@ -7,6 +7,7 @@
  */
 import { Context, Effect, Layer, Ref } from "effect"
 import { MemoryCheckpoints } from "../checkpoint/MemoryCheckpointStore.js"
+import { DebtStore } from "../maintenance/DebtStore.js"
 import type { Target } from "../source/Source.js"
 import { type OpenOp, OpsStore, SourceConflict, type SourceRecord } from "./OpsStore.js"
 
@@ -42,9 +43,10 @@ export class MemoryOps extends Context.Tag("tidemark/MemoryOps")<
   }
 >() {}
 
-export const layer: Layer.Layer<OpsStore | MemoryOps, never, MemoryCheckpoints> = Layer.effectContext(
+export const layer: Layer.Layer<OpsStore | MemoryOps, never, MemoryCheckpoints | DebtStore> = Layer.effectContext(
   Effect.gen(function* () {
     const checkpoints = yield* MemoryCheckpoints
+    const debt = yield* DebtStore
     const state = yield* Ref.make<State>({ sources: new Map(), ops: new Map(), lastOpId: 0 })
     const updateOp = (opId: number, f: (op: StoredOp) => StoredOp) =>
       Ref.update(state, (s) => {
@@ -119,7 +121,7 @@ export const layer: Layer.Layer<OpsStore | MemoryOps, never, MemoryCheckpoints> 
                 ops: op === undefined ? s.ops : new Map(s.ops).set(opId, { ...op, status: "done" })
               }
             }),
-            checkpoints.drop(opId)
+            Effect.zipRight(checkpoints.drop(opId), debt.record(sourceId, ["purge"]).pipe(Effect.orDie))
           )
         ),
       watermarkOf: (sourceId) => Effect.map(Ref.get(state), (s) => s.sources.get(sourceId)?.watermark ?? null)

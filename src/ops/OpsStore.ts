@@ -29,6 +29,20 @@ export interface SourceRecord {
   readonly root: string
   /** The sink its items go to (`SinkShape.name`). */
   readonly sink: string
+  /**
+   * The text search configuration of its search vectors, when given: a change
+   * drops them all, to be made again (the search debt).
+   */
+  readonly searchConfig?: string
+}
+
+export class UnknownSearchConfig extends Data.TaggedError("UnknownSearchConfig")<{ readonly name: string }> {
+  override get message() {
+    return `${this.name} is not a text search configuration of this database`
+  }
+  get hint() {
+    return "see `\\dF` in psql for the ones there are (simple, english, german, ...)"
+  }
 }
 
 export interface OpenOp {
@@ -52,7 +66,7 @@ export interface OpsStoreShape {
   readonly ensureSource: <E>(
     source: SourceRecord,
     fence: Effect.Effect<void, E>
-  ) => Effect.Effect<void, E | SourceConflict | StoreError>
+  ) => Effect.Effect<void, E | SourceConflict | UnknownSearchConfig | StoreError>
   /** Resumes the source's open op (one restart more, under `token`), or opens one from its watermark. */
   readonly openOrResume: <E>(
     sourceId: string,

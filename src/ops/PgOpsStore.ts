@@ -6,7 +6,8 @@
 import { Effect, Layer } from "effect"
 import { MainDb, transaction } from "../db/Database.js"
 import { wrapSql } from "../db/StoreError.js"
-import { type OpenOp, OpsStore, pinned, SourceConflict } from "./OpsStore.js"
+import { recordIn } from "../maintenance/PgDebtStore.js"
+import { type OpenOp, OpsStore, pinned, SourceConflict, UnknownSearchConfig } from "./OpsStore.js"
 
 const store = "ops store"
 
@@ -23,13 +24,22 @@ export const layer = Layer.effect(
         fenced("record the source")(
           fence,
           Effect.gen(function* () {
-            const [row] = yield* sql<{ kind: string; root: string }>`
+            const [row] = yield* sql<{ kind: string; root: string; search_config: string | null }>`
               INSERT INTO tidemark.sources AS s (id, kind, root, sink)
               VALUES (${source.id}, ${source.kind}, ${source.root}, ${source.sink})
               ON CONFLICT (id) DO UPDATE SET sink = excluded.sink, updated_at = now()
-              RETURNING kind, root`
+              RETURNING kind, root, options->>'searchConfig' AS search_config`
             if (row !== undefined && (row.kind !== source.kind || row.root !== source.root)) {
               return yield* new SourceConflict({ sourceId: source.id, existingRoot: row.root, existingKind: row.kind })
+            }
+            const config = source.searchConfig
+            if (config !== undefined && (row?.search_config ?? "simple") !== config) {
+              const [known] = yield* sql<{ ok: boolean }>`SELECT to_regconfig(${config}) IS NOT NULL AS ok`
+              if (!known?.ok) return yield* new UnknownSearchConfig({ name: config })
+              yield* sql`UPDATE tidemark.sources SET options = options || jsonb_build_object('searchConfig', ${config}::text) WHERE id = ${source.id}`
+              // Every vector was made with the old configuration: they are made again.
+              yield* sql`UPDATE tidemark.documents SET tsv = NULL WHERE source_id = ${source.id} AND tsv IS NOT NULL`
+              yield* recordIn(sql, source.id, ["search"])
             }
           })
         ),
@@ -84,6 +94,8 @@ export const layer = Layer.effect(
             yield* sql`UPDATE tidemark.sources SET watermark = ${JSON.stringify(watermark)}::jsonb, updated_at = now() WHERE id = ${sourceId}`
             yield* sql`UPDATE tidemark.ops SET status = 'done', completed_at = now(), updated_at = now() WHERE id = ${opId}`
             yield* sql`DELETE FROM tidemark.op_items WHERE op_id = ${opId}`
+            // A closed op is purged later, with the others: debt of its own kind.
+            yield* recordIn(sql, sourceId, ["purge"])
           })
         ),
       watermarkOf: (sourceId) =>

@@ -4,14 +4,16 @@
  * first (documents the plan found not stored are staged by a binary COPY just
  * before it), then one INSERT of the staged documents, one
  * `INSERT … SELECT FROM unnest(...) ON CONFLICT` for the others, one DELETE
- * for all deletions. Items it cannot store (broken frontmatter) it returns,
- * for the sync to record. The search vector is left NULL (derived later, off
- * the write path).
+ * for all deletions, and the source's maintenance debt. Items it cannot store
+ * (broken frontmatter) it returns, for the sync to record. The search vector
+ * and the links are left to deferred maintenance, off the write path.
  */
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Either, Layer } from "effect"
 import { BinaryRows, copyIn } from "../db/Copy.js"
 import { MainDb, transaction } from "../db/Database.js"
+import { documentKinds } from "../maintenance/Debt.js"
+import { recordIn } from "../maintenance/PgDebtStore.js"
 import { mapSqlError } from "../db/StoreError.js"
 import { insufficientPrivilege, sqlStateOf, uniqueViolation } from "../db/SqlState.js"
 import { textArray } from "../db/TextArray.js"
@@ -21,9 +23,6 @@ import { type ItemErrorRow, Sink, SinkError } from "./Sink.js"
 
 /** The driver's failures as the sink's own. */
 const asSinkError = (operation: string) => mapSqlError((cause) => new SinkError({ operation, cause }))
-
-/** Rows changed by one sync past which the table's statistics are refreshed. */
-const analyzeAfter = 1000
 
 /** An item with what the sink derives from it (beside it: spreading both into one object cost ~1 µs an item). */
 interface DocumentRow extends Parsed {
@@ -159,6 +158,9 @@ export const layer = Layer.effect(
               if (batch.deletes.length > 0) {
                 yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${textArray(batch.deletes)}::text[])`
               }
+              // What the change owes (search vectors, links, statistics), in its own transaction:
+              // last, so that the debt row is locked only until the commit.
+              if (documents.length > 0 || batch.deletes.length > 0) yield* recordIn(sql, sourceId, documentKinds, documents.length + batch.deletes.length)
               return rejected
             })
           )
@@ -184,16 +186,7 @@ export const layer = Layer.effect(
           ),
           asSinkError("write a batch")
         )
-      },
-      // After a large change the statistics are stale (a first import leaves them at
-      // zero rows). Only the columns that queries select on: statistics of the
-      // content would decompress a sample of it, most of the cost.
-      afterSync: (changedRows) =>
-        changedRows < analyzeAfter
-          ? Effect.void
-          : Effect.asVoid(sql`ANALYZE tidemark.documents (source_id, key, source_version)`).pipe(
-              asSinkError("refresh statistics")
-            )
+      }
     })
   })
 )

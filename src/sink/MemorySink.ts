@@ -5,6 +5,8 @@
  * behaviour suite runs on both). `reject` makes it refuse items, as a sink may.
  */
 import { Context, Effect, Layer, Ref } from "effect"
+import { documentKinds } from "../maintenance/Debt.js"
+import { DebtStore } from "../maintenance/DebtStore.js"
 import { Sink } from "./Sink.js"
 import type { ReadItem } from "../source/Source.js"
 import { decodeUtf8 } from "../source/Source.js"
@@ -26,48 +28,57 @@ export interface MemorySinkOptions {
   readonly reject?: (item: ReadItem) => string | undefined
 }
 
-export const layer = (options: MemorySinkOptions = {}): Layer.Layer<Sink | MemorySink> =>
+export const layer = (options: MemorySinkOptions = {}): Layer.Layer<Sink | MemorySink, never, DebtStore> =>
   Layer.effectContext(
-    Effect.map(Ref.make(new Map<string, ReadonlyMap<string, StoredItem>>()), (sources) => {
-      const of = (sourceId: string) => Effect.map(Ref.get(sources), (all) => all.get(sourceId) ?? new Map())
-      const sink = Sink.of({
-        name: "memory",
-        differing: (sourceId, items) =>
-          Effect.map(of(sourceId), (stored) =>
-            items.flatMap((item) => {
-              const current = stored.get(item.key)?.version ?? null
-              return current === item.version ? [] : [{ item, stored: current }]
-            })
-          ),
-        count: (sourceId) => Effect.map(of(sourceId), (stored) => stored.size),
-        keysAfter: (sourceId, after, limit) =>
-          Effect.map(of(sourceId), (stored) =>
-            [...stored.keys()]
-              .filter((key) => key > after)
-              .sort()
-              .slice(0, limit)
-          ),
-        write: (sourceId, batch, fence) =>
-          Effect.zipRight(
-            fence,
-            Ref.modify(sources, (all) => {
-              const stored = new Map(all.get(sourceId))
-              const rejected = []
-              for (const item of batch.items) {
-                const reason = options.reject?.(item)
-                if (reason !== undefined) rejected.push({ key: item.key, version: item.version, error: reason })
-                else
-                  stored.set(item.key, {
-                    version: item.version,
-                    contentHash: item.contentHash,
-                    content: decodeUtf8(item.content)
-                  })
-              }
-              for (const key of batch.deletes) stored.delete(key)
-              return [rejected, new Map(all).set(sourceId, stored)]
-            })
-          )
-      })
-      return Context.make(Sink, sink).pipe(Context.add(MemorySink, { stored: of }))
-    })
+    Effect.map(
+      Effect.all([Ref.make(new Map<string, ReadonlyMap<string, StoredItem>>()), DebtStore]),
+      ([sources, debt]) => {
+        const of = (sourceId: string) => Effect.map(Ref.get(sources), (all) => all.get(sourceId) ?? new Map())
+        const sink = Sink.of({
+          name: "memory",
+          differing: (sourceId, items) =>
+            Effect.map(of(sourceId), (stored) =>
+              items.flatMap((item) => {
+                const current = stored.get(item.key)?.version ?? null
+                return current === item.version ? [] : [{ item, stored: current }]
+              })
+            ),
+          count: (sourceId) => Effect.map(of(sourceId), (stored) => stored.size),
+          keysAfter: (sourceId, after, limit) =>
+            Effect.map(of(sourceId), (stored) =>
+              [...stored.keys()]
+                .filter((key) => key > after)
+                .sort()
+                .slice(0, limit)
+            ),
+          write: (sourceId, batch, fence) =>
+            Effect.zipRight(
+              fence,
+              Effect.tap(
+                Ref.modify(sources, (all) => {
+                  const stored = new Map(all.get(sourceId))
+                  const rejected = []
+                  for (const item of batch.items) {
+                    const reason = options.reject?.(item)
+                    if (reason !== undefined) rejected.push({ key: item.key, version: item.version, error: reason })
+                    else
+                      stored.set(item.key, {
+                        version: item.version,
+                        contentHash: item.contentHash,
+                        content: decodeUtf8(item.content)
+                      })
+                  }
+                  for (const key of batch.deletes) stored.delete(key)
+                  return [rejected, new Map(all).set(sourceId, stored)]
+                }),
+                () =>
+                  batch.items.length > 0 || batch.deletes.length > 0
+                    ? debt.record(sourceId, documentKinds, batch.items.length + batch.deletes.length).pipe(Effect.orDie)
+                    : Effect.void
+              )
+            )
+        })
+        return Context.make(Sink, sink).pipe(Context.add(MemorySink, { stored: of }))
+      }
+    )
   )

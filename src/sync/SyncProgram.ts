@@ -45,6 +45,8 @@ export interface SyncOptions {
   readonly runStatePolicy?: RunStatePolicy
   /** How long a holder that stopped renewing keeps the source's lease (default ttl 30 s). */
   readonly leaseTimings?: LeaseTimings
+  /** The text search configuration of the source's search vectors (recorded with the source; default simple). */
+  readonly searchConfig?: string
 }
 
 export interface SyncSummary {
@@ -75,7 +77,16 @@ const attempt = (options: SyncOptions, progress: Ref.Ref<Progress>, lease: Lease
       const ops = yield* OpsStore
       const sink = yield* Sink
       const { sourceId, source } = options
-      yield* ops.ensureSource({ id: sourceId, kind: source.kind, root: source.root, sink: nameOf(sink) }, lease.fence)
+      yield* ops.ensureSource(
+        {
+          id: sourceId,
+          kind: source.kind,
+          root: source.root,
+          sink: nameOf(sink),
+          ...(options.searchConfig === undefined ? {} : { searchConfig: options.searchConfig })
+        },
+        lease.fence
+      )
       const op = yield* ops.openOrResume(sourceId, lease.token, lease.fence)
       yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "planning", restarts: op.restarts }))
       const checkpoint = yield* CheckpointModule.make(op.id, op.banked, options.flushPolicy)
