@@ -73,8 +73,9 @@ export const query = async (url, text, values = []) => {
 
 /** Starts the CLI; `finished` resolves with its exit code, signal and output. */
 export const tidemark = (args, env = {}, options = {}) => {
+  // Maintenance off: a payer in the background is not what these scenarios look at.
   const child = spawn(process.execPath, [cli, ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, TIDEMARK_MAINTENANCE: "off", ...env },
     ...options
   })
   let stdout = ""

@@ -11,6 +11,8 @@ import { checkDatabaseUrl, DbSettings, dbSettingsConfig, poolSizeRange } from ".
 import { integerIn } from "./flags.js"
 import * as Migrations from "../db/Migrations.js"
 import { ownBackfills } from "../db/ownBackfills.js"
+import * as PgDebtStore from "../maintenance/PgDebtStore.js"
+import { scheduleUnattended } from "./maintenance/Background.js"
 
 export const dbOptions = {
   databaseUrl: Options.redacted("database-url").pipe(
@@ -92,15 +94,21 @@ const settingsLayer = (flags: DbFlags) =>
  * Provides settings, the (embedded or external) server, both pools and the
  * backfill registry to a command's work, after bringing the schema up to date
  * and running pending backfills (unless the command is `migrate` itself, which
- * reports what it does).
+ * reports what it does), and after starting a payer for maintenance debt that
+ * nobody is paying (unless the command is `maintain`, or maintenance is off).
  */
 export const withDatabase =
-  (flags: DbFlags, options: { readonly migrateFirst: boolean } = { migrateFirst: true }) =>
+  (flags: DbFlags, options: { readonly migrateFirst?: boolean; readonly scheduleMaintenance?: boolean } = {}) =>
   <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    (options.migrateFirst
-      ? Effect.zipRight(Effect.zipRight(Migrations.migrate(), Backfills.runPending()), self)
-      : self
-    ).pipe(
+    Effect.gen(function* () {
+      if (options.migrateFirst ?? true) {
+        yield* Migrations.migrate()
+        yield* Backfills.runPending()
+      }
+      // Debt nobody is paying (a killed sync or payer left it) gets a payer now.
+      if (options.scheduleMaintenance ?? true) yield* scheduleUnattended.pipe(Effect.provide(PgDebtStore.layer))
+      return yield* self
+    }).pipe(
       Effect.provide(Layer.mergeAll(Database.layer, ownBackfills).pipe(Layer.provideMerge(settingsLayer(flags)))),
       flags.verbose ? Logger.withMinimumLogLevel(LogLevel.Debug) : (effect) => effect
     )

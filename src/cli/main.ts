@@ -16,6 +16,9 @@ import { scrubSecrets } from "../log/redact.js"
 import { renderFailure } from "./render.js"
 import { dbCommand } from "./commands/db.js"
 import { lockCommand } from "./commands/lock.js"
+import { linksCommand } from "./commands/links.js"
+import { maintainCommand } from "./commands/maintain.js"
+import { searchCommand } from "./commands/search.js"
 import { migrateCommand } from "./commands/migrate.js"
 import { statusCommand } from "./commands/status.js"
 import { syncCommand } from "./commands/sync.js"
@@ -65,7 +68,16 @@ const exitCodeOfFailure = (error: unknown): ExitCode => {
 
 const tidemark = Command.make("tidemark").pipe(
   Command.withDescription("Sync folders, git repositories and JSONL logs into PostgreSQL, resumably."),
-  Command.withSubcommands([syncCommand, statusCommand, migrateCommand, dbCommand, lockCommand])
+  Command.withSubcommands([
+    syncCommand,
+    statusCommand,
+    searchCommand,
+    linksCommand,
+    maintainCommand,
+    migrateCommand,
+    dbCommand,
+    lockCommand
+  ])
 )
 
 const cli = Command.run(tidemark, { name: "tidemark", version: packageVersion })

@@ -18,7 +18,11 @@ export interface Finished {
   readonly stderr: string
 }
 
-/** The environment of a child: ours, minus any database settings, plus `env`. */
+/**
+ * The environment of a child: ours, minus any database settings, plus `env`.
+ * Maintenance is off unless a test turns it on: a payer in the background would
+ * keep the embedded server up and write beside what a test looks at.
+ */
 export const childEnv = (env: Record<string, string | undefined>): NodeJS.ProcessEnv => {
   const base: NodeJS.ProcessEnv = { ...process.env }
   for (const key of [
@@ -31,7 +35,7 @@ export const childEnv = (env: Record<string, string | undefined>): NodeJS.Proces
   ]) {
     delete base[key]
   }
-  return { ...base, ...env }
+  return { ...base, TIDEMARK_MAINTENANCE: "off", ...env }
 }
 
 export interface Child {

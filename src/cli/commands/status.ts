@@ -52,6 +52,15 @@ interface SourceStatus {
     /** Files whose last line is still being written. */
     readonly pendingTails: ReadonlyArray<string>
   } | null
+  /** Maintenance owed: per kind, since when, failed attempts, who is paying it. */
+  readonly maintenance: ReadonlyArray<{
+    readonly kind: string
+    readonly pendingSince: string
+    readonly attempts: number
+    readonly lastError: string | null
+    readonly nextAttemptInSeconds: number
+    readonly payer: string | null
+  }>
   readonly itemErrors: number
   readonly recentErrors: ReadonlyArray<{ readonly key: string; readonly error: string; readonly attempts: number }>
   readonly lock: { readonly pid: number; readonly host: string; readonly heartbeatAgeSeconds: number } | null
@@ -147,12 +156,23 @@ const statuses = Effect.gen(function* () {
       Effect.all([
         sql<{ key: string; error: string; attempts: number }>`
           SELECT key, error, attempts FROM tidemark.item_errors WHERE source_id = ${row.id} ORDER BY last_at DESC, key LIMIT 10`,
-        row.kind === "jsonl" ? jsonlOf(row.id) : Effect.succeed(null)
+        row.kind === "jsonl" ? jsonlOf(row.id) : Effect.succeed(null),
+        sql<{
+          kind: string
+          pending_since: Date
+          attempts: number
+          last_error: string | null
+          next_in: number
+          payer: string | null
+        }>`
+          SELECT kind, pending_since, attempts, last_error, payer,
+                 greatest(0, extract(epoch FROM next_attempt_at - now()))::float8 AS next_in
+            FROM tidemark.maintenance_debt WHERE source_id = ${row.id} AND pending_since IS NOT NULL ORDER BY kind`
       ]),
       row.kind === "git" && fs.existsSync(row.root)
         ? GitSource.hasUncommittedChanges(row.root).pipe(Effect.orElseSucceed(() => null))
         : Effect.succeed(null),
-      ([recentErrors, jsonl], uncommitted): SourceStatus => ({
+      ([recentErrors, jsonl, debt], uncommitted): SourceStatus => ({
         id: row.id,
         kind: row.kind,
         root: row.root,
@@ -174,6 +194,14 @@ const statuses = Effect.gen(function* () {
               },
         uncommitted,
         jsonl,
+        maintenance: debt.map((d) => ({
+          kind: d.kind,
+          pendingSince: d.pending_since.toISOString(),
+          attempts: d.attempts,
+          lastError: d.last_error,
+          nextAttemptInSeconds: d.next_in,
+          payer: d.payer
+        })),
         run: runOf(row),
         itemErrors: Number(row.item_errors),
         recentErrors,
@@ -242,6 +270,10 @@ const asText = (all: ReadonlyArray<SourceStatus>) =>
             ...(s.run === null ? [] : [runLine(s.run)]),
             `  running     ${s.lock === null ? "no" : `pid ${s.lock.pid} on ${s.lock.host}, heartbeat ${s.lock.heartbeatAgeSeconds.toFixed(1)}s ago`}`,
             ...(s.uncommitted ? ["  work tree   has uncommitted changes: only commits are synced"] : []),
+            ...s.maintenance.map(
+              (m) =>
+                `  maintenance ${m.kind} owed since ${m.pendingSince}${m.payer === null ? "" : m.payer.startsWith("scheduled:") ? ", a payer is starting" : ", being paid"}${m.attempts > 0 ? `; ${m.attempts} failed attempts (${m.lastError ?? "?"}), next in ${duration(m.nextAttemptInSeconds)}` : ""}`
+            ),
             `  item errors ${s.itemErrors}`,
             ...s.recentErrors.map(
               (e) => `    ${JSON.stringify(e.key)}: ${e.error}${e.attempts > 1 ? ` (${e.attempts} attempts)` : ""}`

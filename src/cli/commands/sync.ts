@@ -22,6 +22,9 @@ import * as ProgressReporter from "../ProgressReporter.js"
 import { syncOptions } from "../sync/SyncOptions.js"
 import { runBounded } from "../sync/RunBounded.js"
 import { UsageError } from "../UsageError.js"
+import * as Payer from "../../maintenance/Payer.js"
+import { startPayer } from "../maintenance/Background.js"
+import { describeReports, payerLayer } from "./maintain.js"
 
 type Flags = Command.Command.ParseConfig<typeof syncOptions>
 
@@ -65,6 +68,26 @@ const printJsonlSummary = (s: JsonlSync.JsonlSummary) =>
     if (s.failed > 0) yield* Console.log(`  ${s.failed} lines or files failed: see \`tidemark status\``)
   })
 
+/** The sync's maintenance debt: paid by a payer in the background (at once), here (inline), or later (off). */
+const afterSync = (flags: Flags, sourceId: string, dryRun: boolean) =>
+  Effect.gen(function* () {
+    if (dryRun) return
+    if (flags.maintenance === "background") return yield* startPayer(sourceId)
+    if (flags.maintenance === "inline") {
+      // A line per committed batch, with the kind's running total.
+      const totals = new Map<string, number>()
+      const reports = yield* Payer.payDue(sourceId, {
+        onDone: (_, kind, items) => {
+          const total = (totals.get(kind) ?? 0) + items
+          totals.set(kind, total)
+          return Effect.log(`maintenance: ${kind}, ${total} done`)
+        }
+      }).pipe(Effect.provide(payerLayer))
+      // On stderr: stdout carries the sync's result.
+      for (const line of describeReports(reports)) yield* Console.error(`tidemark: maintenance ${line}`)
+    }
+  })
+
 export const syncCommand = Command.make("sync", syncOptions, (flags) =>
   Effect.gen(function* () {
     const root = path.resolve(flags.path)
@@ -97,7 +120,8 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
         bounds
       )
       if (Option.isNone(summary)) return
-      return yield* flags.json ? Console.log(JSON.stringify(summary.value)) : printJsonlSummary(summary.value)
+      yield* flags.json ? Console.log(JSON.stringify(summary.value)) : printJsonlSummary(summary.value)
+      return yield* afterSync(flags, sourceId, summary.value.dryRun)
     }
     if (!fs.statSync(root).isDirectory()) {
       return yield* new UsageError({
@@ -119,13 +143,20 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
           maxBytes
         })
     const summary = yield* runBounded(
-      SyncProgram.run({ sourceId, source, concurrency: flags.concurrency, ...common(flags, progress) }),
+      SyncProgram.run({
+        sourceId,
+        source,
+        concurrency: flags.concurrency,
+        ...common(flags, progress),
+        ...Option.match(flags.searchConfig, { onNone: () => ({}), onSome: (searchConfig) => ({ searchConfig }) })
+      }),
       bounds
     )
     if (Option.isNone(summary)) return
-    return yield* flags.json
+    yield* flags.json
       ? Console.log(JSON.stringify(summary.value))
       : printSummary(summary.value, source.kind === "git" ? "git" : "dir")
+    return yield* afterSync(flags, sourceId, summary.value.dryRun)
   }).pipe(Effect.scoped, Effect.provide(Tidemark.servicesPg), withDatabase(flags))
 ).pipe(
   Command.withDescription(

@@ -3,6 +3,7 @@ import { Args, HelpDoc, Options, ValidationError } from "@effect/cli"
 import { Effect, Either, Option } from "effect"
 import * as LeaseTimings from "../../lock/LeaseTimings.js"
 import { dbOptions } from "../DbOptions.js"
+import { maintenanceModes, modeConfig } from "../maintenance/Background.js"
 import * as Flags from "../flags.js"
 
 /** A dotted field path (`uuid`, `message.id`). */
@@ -46,6 +47,25 @@ export const syncOptions = {
   messageField: fieldPathFlag(
     "message-field",
     "JSONL: entries with this field are messages, the others metadata (default: role, else message.role)."
+  ),
+  maintenance: Options.choice("maintenance", maintenanceModes).pipe(
+    Options.withDescription(
+      "After the sync, pay its maintenance debt (search vectors, links, statistics): in a background process (returns at once), inline (before exiting), or not now (default: $TIDEMARK_MAINTENANCE, else background)."
+    ),
+    Options.withFallbackConfig(modeConfig)
+  ),
+  searchConfig: Options.text("search-config").pipe(
+    Options.withDescription(
+      "The text search configuration of the source's search vectors (default simple; e.g. english)."
+    ),
+    Options.mapEffect((name) =>
+      /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/i.test(name)
+        ? Effect.succeed(name)
+        : Effect.fail(
+            ValidationError.invalidValue(HelpDoc.p(`--search-config ${name} is not a text search configuration name`))
+          )
+    ),
+    Options.optional
   ),
   mirror: Options.boolean("mirror").pipe(
     Options.withDescription("JSONL: delete the entries of a file that is gone (default: keep them, marked gone).")
