@@ -17,7 +17,9 @@ const runs = [
   ["lease.mjs"],
   ["git.mjs", "100000", "2000"],
   ["backfills.mjs", "1000000", "50"],
-  ["memory.mjs", "1000000"]
+  ["memory.mjs", "1000000"],
+  ["jsonl.mjs", "1000", "10000", "10", "100000"],
+  ["maintenance.mjs", "100000"]
 ]
 let failed = 0
 for (const [script, ...args] of runs) {

@@ -114,7 +114,7 @@ export const runCli = (args, env, bin = cli) =>
     const started = performance.now()
     const serverBefore = serverCpuSeconds()
     const child = spawn("/usr/bin/time", ["-f", "%M %U %S", process.execPath, bin, ...args], {
-      env: { ...process.env, ...env }
+      env: { ...process.env, TIDEMARK_MAINTENANCE: "off", ...env }
     })
     let stdout = ""
     let stderr = ""

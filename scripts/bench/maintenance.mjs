@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// Deferred maintenance and search, one run:
+//
+// 1. Paying the search debt of N documents (the search kind, in process) against its
+//    floor: one `UPDATE … SET tsv = …` over the same rows, with the same expression and
+//    indexes (floor, tidemark, floor; the vectors are dropped before each).
+// 2. After 10 of the N documents change: the payment's time and the rows it touched.
+// 3. `search`: p50 and p95 of 100 varied queries, in process and as a whole CLI call.
+// 4. An import with --maintenance background against the same import with off
+//    (alternating, 3 rounds each, fresh sources; the background payer's work is not the
+//    import's).
+//
+//   node scripts/bench/maintenance.mjs [N=100000]
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Layer } from "effect"
+import pg from "pg"
+import { Database, Payer, PgRunners, Search, Tidemark } from "../../dist/index.js"
+import { corpus, database, machine, median, runCli, scratchTmpdir, settingsLayer } from "./lib.mjs"
+
+const n = Number(process.argv[2] ?? 100000)
+console.log(`${machine()}; node scripts/bench/maintenance.mjs ${n}`)
+const scratch = scratchTmpdir("bench-maintenance")
+const db = await database()
+const env = { DATABASE_URL: db.url }
+const query = async (text, values = []) => {
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  try {
+    return (await client.query(text, values)).rows
+  } finally {
+    await client.end()
+  }
+}
+const layer = Layer.provideMerge(PgRunners.layer, Tidemark.storesPg).pipe(
+  Layer.provideMerge(Database.layer),
+  Layer.provide(settingsLayer(db.url))
+)
+const inProcess = (effect) => Effect.runPromise(effect.pipe(Effect.provide(layer)))
+const seconds = async (f) => {
+  const started = performance.now()
+  const value = await f()
+  return { seconds: (performance.now() - started) / 1000, value }
+}
+const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
+
+try {
+  const dir = corpus(`/tmp/tidemark-bench-corpus-${n}`, n)
+  const source = "bench-maintenance"
+  await runCli(["sync", dir, "--source", source, "--maintenance", "off", "--json"], env)
+
+  // 1. The search debt of every document, against its floor.
+  const floor = async () => {
+    await query("UPDATE tidemark.documents SET tsv = NULL WHERE source_id = $1", [source])
+    await query("VACUUM ANALYZE tidemark.documents")
+    return (
+      await seconds(() =>
+        query(
+          `UPDATE tidemark.documents d
+              SET tsv = setweight(to_tsvector('simple', coalesce(d.title, '')), 'A') || setweight(to_tsvector('simple', d.content), 'B')
+            WHERE d.source_id = $1`,
+          [source]
+        )
+      )
+    ).seconds
+  }
+  const floorBefore = await floor()
+  await query("UPDATE tidemark.documents SET tsv = NULL WHERE source_id = $1", [source])
+  await query("VACUUM ANALYZE tidemark.documents")
+  await query("UPDATE tidemark.maintenance_debt SET pending_since = now(), next_attempt_at = now(), revision = revision + 1 WHERE source_id = $1", [source])
+  const ours = await seconds(() => inProcess(Payer.payDue(source, { kinds: ["search"] })))
+  const floorAfter = await floor()
+  await inProcess(Payer.payDue(source, { kinds: ["links", "analyze", "purge"] }))
+  const done = ours.value[0].kinds[0].done
+  console.log(
+    `search debt of ${done} documents: ${ours.seconds.toFixed(2)} s; floor (one UPDATE) ${floorBefore.toFixed(2)} s / ${floorAfter.toFixed(2)} s; ratio ${(ours.seconds / ((floorBefore + floorAfter) / 2)).toFixed(2)}× (goal ≤ 1.2×)`
+  )
+
+  // 2. Ten documents change.
+  const keys = (await query("SELECT key FROM tidemark.documents WHERE source_id = $1 ORDER BY key LIMIT 10", [source])).map((r) => r.key)
+  for (const key of keys) fs.appendFileSync(path.join(dir, key), "\nchanged for the benchmark\n")
+  await runCli(["sync", dir, "--source", source, "--maintenance", "off", "--json"], env)
+  const small = await seconds(() => inProcess(Payer.payDue(source)))
+  const touched = small.value[0].kinds.map((k) => `${k.kind} ${k.done}`).join(", ")
+  console.log(`after 10 of ${n} changed: payment in ${(small.seconds * 1000).toFixed(0)} ms (${touched}) (goal < 200 ms, 10 rows)`)
+
+  // 3. Search latency.
+  const words = ["note", "words", "line", "tags", "title", "t3", "Note 42", "of", "note -words", '"words words"']
+  const queries = Array.from({ length: 100 }, (_, i) => `${words[i % words.length]} ${i % 3 === 0 ? "or line" : ""}`.trim())
+  const inProc = []
+  for (const q of queries) inProc.push((await seconds(() => inProcess(Search.search(q, { sourceId: source, limit: 10 })))).seconds * 1000)
+  const cliTimes = []
+  for (const q of queries.slice(0, 30)) cliTimes.push((await runCli(["search", q, "--source", source, "--json"], env)).seconds * 1000)
+  console.log(
+    `search, in process: p50 ${percentile(inProc, 0.5).toFixed(1)} ms, p95 ${percentile(inProc, 0.95).toFixed(1)} ms (100 queries); whole CLI call: p50 ${percentile(cliTimes, 0.5).toFixed(0)} ms, p95 ${percentile(cliTimes, 0.95).toFixed(0)} ms (30 queries)`
+  )
+
+  // 4. Import with --maintenance background against off.
+  const imports = { background: [], off: [] }
+  for (let round = 0; round < 3; round++) {
+    for (const mode of round % 2 === 0 ? ["off", "background"] : ["background", "off"]) {
+      const run = await runCli(["sync", dir, "--source", `bench-import-${mode}-${round}`, "--maintenance", mode, "--json"], {
+        ...env,
+        TIDEMARK_MAINTENANCE: mode
+      })
+      imports[mode].push(run.seconds)
+      // Let a background payer finish before the next import, so that it does not compete with it.
+      while ((await query("SELECT 1 FROM tidemark.locks WHERE name LIKE 'maintain:%' AND expires_at > now()")).length > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+    }
+  }
+  console.log(
+    `import of ${n} files: --maintenance off median ${median(imports.off).toFixed(2)} s (${imports.off.map((s) => s.toFixed(2)).join(", ")}), background median ${median(imports.background).toFixed(2)} s (${imports.background.map((s) => s.toFixed(2)).join(", ")}); ratio ${(median(imports.background) / median(imports.off)).toFixed(2)}×`
+  )
+} finally {
+  await db.stop()
+  scratch.remove()
+}
