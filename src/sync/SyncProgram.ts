@@ -70,8 +70,12 @@ export interface SyncSummary {
 
 const sameTarget = (a: Target, b: Target) => JSON.stringify(a) === JSON.stringify(b)
 
-/** One attempt under the lease: a transient failure ends it, and the next attempt resumes the op. */
-const attempt = (options: SyncOptions, progress: Ref.Ref<Progress>, lease: Lease) =>
+/**
+ * One attempt under a lease the caller holds: a transient failure ends it, and
+ * the next attempt resumes the op. `run` is this under `underLease`; a watch
+ * runs it once per round under the lease it holds for the whole watch.
+ */
+export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, lease: Lease) =>
   Effect.scoped(
     Effect.gen(function* () {
       const ops = yield* OpsStore
@@ -192,5 +196,5 @@ const dryRun = (options: SyncOptions, progress: Ref.Ref<Progress>) =>
 export const run = Effect.fn("SyncProgram.run")(function* (options: SyncOptions) {
   const progress = options.progress ?? (yield* Ref.make(initialProgress))
   if (options.dryRun) return yield* dryRun(options, progress)
-  return yield* underLease(options.sourceId, options, progress, (lease) => attempt(options, progress, lease))
+  return yield* underLease(options.sourceId, options, progress, (lease) => runWithLease(options, progress, lease))
 })

@@ -22,6 +22,7 @@ import * as ProgressReporter from "../ProgressReporter.js"
 import { syncOptions } from "../sync/SyncOptions.js"
 import { runBounded } from "../sync/RunBounded.js"
 import { UsageError } from "../UsageError.js"
+import { printJsonlSummary, printSummary } from "../sync/Summary.js"
 import * as Payer from "../../maintenance/Payer.js"
 import { startPayer } from "../maintenance/Background.js"
 import { describeReports, payerLayer } from "./maintain.js"
@@ -39,34 +40,6 @@ const common = (flags: Flags, progress: Ref.Ref<typeof initialProgress>) => ({
     onSome: (flushEvery) => ({ runStatePolicy: { ...RunState.defaultRunStatePolicy, flushEvery } })
   })
 })
-
-const printSummary = (s: SyncProgram.SyncSummary, kind: "dir" | "git") =>
-  Effect.gen(function* () {
-    const verb = s.dryRun ? "would import" : "imported"
-    const at = s.target.commit === undefined ? "" : ` at ${s.target.commit.slice(0, 12)}`
-    yield* Console.log(
-      `${s.dryRun ? "dry run of" : "synced"} ${s.sourceId}${at}: ${verb} ${s.imported}, ${s.dryRun ? "would delete" : "deleted"} ${s.deleted}, ${s.failed} failed, ${s.unchanged} unchanged${s.resumed ? ` (resumed op ${s.opId}, restart ${s.restarts})` : ""}`
-    )
-    if (s.failed > 0)
-      yield* Console.log(
-        `  ${s.failed} items failed: see \`tidemark status\`; ${kind === "git" ? "they are retried when a commit changes them" : "they are retried by every sync"}`
-      )
-  })
-
-const printJsonlSummary = (s: JsonlSync.JsonlSummary) =>
-  Effect.gen(function* () {
-    const { paths } = s
-    yield* Console.log(
-      `${s.dryRun ? "dry run of" : "synced"} ${s.sourceId}: ${s.seen} files (${paths.new} new, ${paths.tail} by their tail, ${paths.reconcile} reconciled, ${paths.unchanged} unchanged); ${s.dryRun ? "would import" : "imported"} ${s.imported} entries, ${s.failed} failed${s.gone.length > 0 ? `; ${s.gone.length} files gone${s.entriesDeleted > 0 ? ` (${s.entriesDeleted} entries deleted)` : " (their entries kept)"}` : ""}${s.resumed ? ` (resumed op ${s.opId}, restart ${s.restarts})` : ""}`
-    )
-    for (const file of s.files) {
-      if (file.backlog > 0)
-        yield* Console.log(`  ${file.path}: ${file.backlog} new entries left for the next syncs (flood cap)`)
-    }
-    if (s.pendingTails > 0)
-      yield* Console.log(`  ${s.pendingTails} files end in a line still being written: it waits for the next sync`)
-    if (s.failed > 0) yield* Console.log(`  ${s.failed} lines or files failed: see \`tidemark status\``)
-  })
 
 /** The sync's maintenance debt: paid by a payer in the background (at once), here (inline), or later (off). */
 const afterSync = (flags: Flags, sourceId: string, dryRun: boolean) =>

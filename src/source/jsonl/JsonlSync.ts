@@ -330,12 +330,14 @@ export const run = Effect.fn("JsonlSync.run")(function* (options: JsonlOptions) 
     })
   }
   if (options.dryRun) return yield* attempt(options, progress, null)
-  return yield* underLease(options.sourceId, options, progress, (lease) =>
-    Effect.flatMap(OpsStore, (ops) =>
-      Effect.zipRight(
-        ops.ensureSource({ id: options.sourceId, kind: "jsonl", root: options.root, sink: "entries" }, lease.fence),
-        attempt(options, progress, lease)
-      )
+  return yield* underLease(options.sourceId, options, progress, (lease) => runWithLease(options, progress, lease))
+})
+
+/** One attempt under a lease the caller holds (a watch holds one for all its rounds). */
+export const runWithLease = (options: JsonlOptions, progress: Ref.Ref<Progress>, lease: Lease) =>
+  Effect.flatMap(OpsStore, (ops) =>
+    Effect.zipRight(
+      ops.ensureSource({ id: options.sourceId, kind: "jsonl", root: options.root, sink: "entries" }, lease.fence),
+      attempt(options, progress, lease)
     )
   )
-})
