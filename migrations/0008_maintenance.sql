@@ -48,7 +48,9 @@ CREATE TABLE tidemark.link_refs (
   raw        text NOT NULL,
   target     text NOT NULL,
   alias      text,
-  PRIMARY KEY (source_id, from_key, position)
+  PRIMARY KEY (source_id, from_key, position),
+  -- A document that goes takes its links with it, in the same statement: nothing to purge.
+  FOREIGN KEY (source_id, from_key) REFERENCES tidemark.documents (source_id, key) ON DELETE CASCADE
 );
 CREATE INDEX link_refs_target ON tidemark.link_refs (source_id, lower(target));
 -- The names a wiki link may use for a document: its file name without extension, its title.
@@ -56,7 +58,8 @@ CREATE TABLE tidemark.link_names (
   source_id  text NOT NULL,
   name       text NOT NULL,
   key        text NOT NULL,
-  PRIMARY KEY (source_id, name, key)
+  PRIMARY KEY (source_id, name, key),
+  FOREIGN KEY (source_id, key) REFERENCES tidemark.documents (source_id, key) ON DELETE CASCADE
 );
 CREATE INDEX link_names_key ON tidemark.link_names (source_id, key);
 
@@ -73,12 +76,9 @@ CREATE VIEW tidemark.links AS
          WHERE d.source_id = r.source_id AND d.key = r.target || '.md'
         UNION ALL
         SELECT n.key, 3 FROM tidemark.link_names n
-          JOIN tidemark.documents d ON d.source_id = n.source_id AND d.key = n.key
          WHERE r.kind = 'wiki' AND n.source_id = r.source_id AND n.name = lower(r.target)
       ) candidate ORDER BY candidate.rank, length(candidate.key), candidate.key LIMIT 1
-    ) t ON true
-   -- Links of a document that is gone are not links any more (purge removes their rows).
-   WHERE EXISTS (SELECT 1 FROM tidemark.documents f WHERE f.source_id = r.source_id AND f.key = r.from_key);
+    ) t ON true;
 
 -- The debt of what is stored already: every existing source owes its search vectors,
 -- links and statistics (the next start pays them).

@@ -103,4 +103,25 @@ layer(Layer.provideMerge(Layer.effectDiscard(Effect.orDie(Migrations.migrate()))
       expect(after[0]!.n).toBe(0)
     }).pipe(Effect.provide(PgRunners.layer))
   )
+
+  it.effect("a deleted document takes its links and names with it: nothing left for purge to scan", () =>
+    Effect.gen(function* () {
+      const { sql } = yield* MainDb
+      yield* sql`INSERT INTO tidemark.sources (id, kind, root) VALUES ('notes', 'dir', '/notes')`
+      yield* sql`INSERT INTO tidemark.documents (source_id, key, version, source_version, size, content, title)
+                 VALUES ('notes', 'a.md', 'v1', 'v1', 1, '[b](b.md) [[C]]', 'A'), ('notes', 'b.md', 'v1', 'v1', 1, 'b', 'B')`
+      const runners = yield* Runners
+      expect(yield* runners.run("notes", "links", () => Effect.void)).toBe(2)
+      const count = (table: "link_refs" | "link_names") =>
+        Effect.map(
+          sql<{ n: number }>`SELECT count(*)::int AS n FROM tidemark.${sql(table)} WHERE source_id = 'notes'`,
+          (rows) => rows[0]!.n
+        )
+      expect(yield* count("link_refs")).toBe(2)
+      expect(yield* count("link_names")).toBeGreaterThanOrEqual(2)
+      yield* sql`DELETE FROM tidemark.documents WHERE source_id = 'notes'`
+      expect(yield* count("link_refs")).toBe(0)
+      expect(yield* count("link_names")).toBe(0)
+    }).pipe(Effect.provide(PgRunners.layer))
+  )
 })

@@ -13,9 +13,10 @@
  *            changed since the last ANALYZE (only the columns queries select on:
  *            sampling the content would cost most of it).
  *   purge    closed ops beyond the last few of each source, leftover banked
- *            items, links and names of documents that are gone, item errors of
- *            JSONL files that are gone, the run state of a source not synced
- *            for 30 days (`status` shows the last sync's progress until then).
+ *            items, item errors of JSONL files that are gone, the run state of a
+ *            source not synced for 30 days (`status` shows the last sync's
+ *            progress until then). The links of a document that goes need no
+ *            purge: they cascade with it.
  */
 import { Effect, Layer } from "effect"
 import { MainDb } from "../db/Database.js"
@@ -48,37 +49,60 @@ export const layer = Layer.effect(
       Effect.gen(function* () {
         const config = yield* searchConfig(sourceId)
         let total = 0
+        // In key order from where the last batch ended: each batch reads only its own rows of the
+        // partial index (ordered, so the planner walks the index even when its statistics still
+        // count the rows an earlier payment filled). A document changed behind the cursor moved
+        // the revision: the rerun finds it.
+        let after = ""
         for (;;) {
-          const rows = yield* sql<{ key: string }>`
-            UPDATE tidemark.documents d
-               SET tsv = setweight(to_tsvector(${config}::regconfig, coalesce(d.title, '')), 'A')
-                      || setweight(to_tsvector(${config}::regconfig, d.content), 'B')
-             WHERE d.source_id = ${sourceId} AND d.tsv IS NULL
-               AND d.key = ANY(ARRAY(SELECT key FROM tidemark.documents
-                                      WHERE source_id = ${sourceId} AND tsv IS NULL LIMIT ${searchBatch}))
-            RETURNING d.key`
-          if (rows.length === 0) return total
-          total += rows.length
-          yield* done(rows.length)
+          // The batch's last key comes from the database: its collation orders the keys.
+          const [batch] = yield* sql<{ updated: number; last: string | null }>`
+            WITH batch AS (
+              SELECT key FROM tidemark.documents
+               WHERE source_id = ${sourceId} AND tsv IS NULL AND key > ${after}
+               ORDER BY key LIMIT ${searchBatch}),
+            updated AS (
+              UPDATE tidemark.documents d
+                 SET tsv = setweight(to_tsvector(${config}::regconfig, coalesce(d.title, '')), 'A')
+                        || setweight(to_tsvector(${config}::regconfig, d.content), 'B')
+               WHERE d.source_id = ${sourceId} AND d.tsv IS NULL AND d.key IN (SELECT key FROM batch)
+              RETURNING 1)
+            SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT max(key) FROM batch) AS last`
+          if (batch === undefined || batch.last === null) return total
+          total += batch.updated
+          after = batch.last
+          yield* done(batch.updated)
         }
       })
 
     const links = (sourceId: string, done: (n: number) => Effect.Effect<void>) =>
       Effect.gen(function* () {
         let total = 0
+        let after = ""
         for (;;) {
+          // Keyset paging, as for search.
           const docs = yield* sql<{ key: string; version: string; title: string | null; content: string }>`
             SELECT key, version, title, content FROM tidemark.documents
-             WHERE source_id = ${sourceId} AND links_version IS DISTINCT FROM version
+             WHERE source_id = ${sourceId} AND links_version IS DISTINCT FROM version AND key > ${after}
              ORDER BY key LIMIT ${linksBatch}`
           if (docs.length === 0) return total
-          const refs = docs.flatMap((d) =>
+          after = docs[docs.length - 1]!.key
+          const allRefs = docs.flatMap((d) =>
             extractLinks(d.key, d.content).map((link, position) => ({ from: d.key, position, ...link }))
           )
-          const names = docs.flatMap((d) => namesOf(d.key, d.title).map((name) => ({ name, key: d.key })))
+          const allNames = docs.flatMap((d) => namesOf(d.key, d.title).map((name) => ({ name, key: d.key })))
           const keys = textArray(docs.map((d) => d.key))
           yield* sql.withTransaction(
             Effect.gen(function* () {
+              // The documents still there, kept there until this commits (a deletion cascades to
+              // their links; one that went since they were read gets none).
+              const present = new Set(
+                (yield* sql<{ key: string }>`
+                  SELECT key FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[])
+                     FOR KEY SHARE`).map((row) => row.key)
+              )
+              const refs = allRefs.filter((ref) => present.has(ref.from))
+              const names = allNames.filter((name) => present.has(name.key))
               yield* sql`DELETE FROM tidemark.link_refs WHERE source_id = ${sourceId} AND from_key = ANY(${keys}::text[])`
               yield* sql`DELETE FROM tidemark.link_names WHERE source_id = ${sourceId} AND key = ANY(${keys}::text[])`
               if (refs.length > 0) {
@@ -137,15 +161,8 @@ export const layer = Layer.effect(
                              ORDER BY id DESC LIMIT ${keepOps})
           RETURNING id`
         yield* sql`
-          DELETE FROM tidemark.op_items i USING tidemark.ops o
-           WHERE o.id = i.op_id AND o.source_id = ${sourceId} AND o.status <> 'open'`
-        const refs = yield* sql<{ from_key: string }>`
-          DELETE FROM tidemark.link_refs r WHERE r.source_id = ${sourceId}
-             AND NOT EXISTS (SELECT 1 FROM tidemark.documents d WHERE d.source_id = r.source_id AND d.key = r.from_key)
-          RETURNING from_key`
-        yield* sql`
-          DELETE FROM tidemark.link_names n WHERE n.source_id = ${sourceId}
-             AND NOT EXISTS (SELECT 1 FROM tidemark.documents d WHERE d.source_id = n.source_id AND d.key = n.key)`
+          DELETE FROM tidemark.op_items WHERE op_id = ANY(ARRAY(
+            SELECT id FROM tidemark.ops WHERE source_id = ${sourceId} AND status <> 'open'))`
         // A folder or git sync resolves the errors of keys that are gone itself; a JSONL
         // error's key is `path:line`, and only a file marked gone says it is over.
         const errors = yield* sql<{ key: string }>`
@@ -162,7 +179,7 @@ export const layer = Layer.effect(
              AND r.flushed_at < now() - interval '30 days'
              AND NOT EXISTS (SELECT 1 FROM tidemark.ops o WHERE o.source_id = r.source_id AND o.status = 'open')
           RETURNING source_id`
-        return ops.length + refs.length + errors.length + states.length
+        return ops.length + errors.length + states.length
       })
 
     return Runners.of({

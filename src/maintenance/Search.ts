@@ -60,9 +60,17 @@ export const search = Effect.fn("Search.search")(
         })
       }
     }
-    const [pending] = yield* sql<{ n: string }>`
-    SELECT count(*) AS n FROM tidemark.documents
-     WHERE tsv IS NULL AND ${options.sourceId === undefined ? sql`true` : sql`source_id = ${options.sourceId}`}`
+    // A document without a vector always has search debt owed (both are written in one
+    // transaction): only a source that owes it is counted.
+    const owing = yield* sql<{ source_id: string }>`
+    SELECT source_id FROM tidemark.maintenance_debt
+     WHERE kind = 'search' AND pending_since IS NOT NULL AND source_id = ANY(${textArray(sources.map((s) => s.id))}::text[])`
+    const [pending] =
+      owing.length === 0
+        ? [{ n: "0" }]
+        : yield* sql<{ n: string }>`
+          SELECT count(*) AS n FROM tidemark.documents
+           WHERE tsv IS NULL AND source_id = ANY(${textArray(owing.map((o) => o.source_id))}::text[])`
     return {
       results: results.sort((a, b) => b.rank - a.rank || (a.key < b.key ? -1 : 1)).slice(0, options.limit),
       behind: Number(pending?.n ?? 0)
