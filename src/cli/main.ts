@@ -21,6 +21,8 @@ import { maintainCommand } from "./commands/maintain.js"
 import { searchCommand } from "./commands/search.js"
 import { migrateCommand } from "./commands/migrate.js"
 import { statusCommand } from "./commands/status.js"
+import { sourceCommand } from "./commands/source.js"
+import { sourcesCommand } from "./commands/sources.js"
 import { syncCommand } from "./commands/sync.js"
 
 let receivedSignal: NodeJS.Signals | undefined
@@ -76,13 +78,49 @@ const tidemark = Command.make("tidemark").pipe(
     maintainCommand,
     migrateCommand,
     dbCommand,
-    lockCommand
+    lockCommand,
+    sourcesCommand,
+    sourceCommand
   ])
 )
 
 const cli = Command.run(tidemark, { name: "tidemark", version: packageVersion })
 
-const program = cli(process.argv).pipe(
+// The escapes @effect/cli's help is written with.
+const sgr = /\x1b\[[0-9;]*m/g
+const usageLine = /^((?:\x1b\[[0-9;]*m)*)\$ (tidemark\b)?/gm
+
+/** Colour only for a terminal, and never with NO_COLOR set (https://no-color.org). */
+const colours = (stream: NodeJS.WriteStream) => stream.isTTY === true && !process.env["NO_COLOR"]
+
+/**
+ * What @effect/cli prints, for people: its usage lines read `tidemark sync …`
+ * (it writes `$ sync …`), and its colours are dropped where they do not belong.
+ */
+const forPeople = (stream: NodeJS.WriteStream) => (arg: unknown) => {
+  if (typeof arg !== "string") return arg
+  const text = /^(?:\x1b\[[0-9;]*m)*USAGE/m.test(arg)
+    ? arg.replace(usageLine, (_, escapes: string, name?: string) => `${escapes}${name ?? "tidemark "}`)
+    : arg
+  return colours(stream) ? text : text.replace(sgr, "")
+}
+
+const peopleConsole = (base: Console.Console): Console.Console => {
+  const out = forPeople(process.stdout)
+  const err = forPeople(process.stderr)
+  return {
+    ...base,
+    log: (...args) => base.log(...args.map(out)),
+    error: (...args) => base.error(...args.map(err)),
+    unsafe: {
+      ...base.unsafe,
+      log: (...args) => base.unsafe.log(...args.map(out)),
+      error: (...args) => base.unsafe.error(...args.map(err))
+    }
+  }
+}
+
+const program = Effect.consoleWith((base) => Effect.withConsole(cli(process.argv), peopleConsole(base))).pipe(
   Effect.as<ExitCode>(ExitCode.ok),
   Effect.catchAll((error) =>
     ValidationError.isValidationError(error)

@@ -7,8 +7,9 @@
  * import, needs none. A version is only trusted if the file's
  * mtime is at least `racyWindow` older than the moment it was read: a file
  * modified within the same mtime tick could change again without its mtime
- * changing, so such a version is stored marked and the file is read again
- * next time. Folders that cannot be listed are reported, and nothing under
+ * changing, so such a version is stored marked (with its content hash,
+ * `racyVersion`) and the file is read again next time: unchanged content
+ * makes it a re-check, not an import. Folders that cannot be listed are reported, and nothing under
  * them may be deleted. Files are read on a thread of their own (FileReader),
  * started at the first read and stopped with the source's scope.
  */
@@ -16,6 +17,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Clock, Effect, Scope, Stream } from "effect"
 import * as FileReader from "./FileReader.js"
+import { racyVersion } from "./racyVersion.js"
 import { ItemProblem, type PlannedItem, type ReadItem, type Source, SourceUnavailable } from "./Source.js"
 import { defaultExclude, defaultInclude, matcher } from "./globs.js"
 import { binaryReason, notUtf8Reason, tooLarge } from "./text.js"
@@ -148,7 +150,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
       mtime: new Date(Math.trunc(answer.mtimeMicros / 1000)),
       contentHash: answer.hash,
       // The batch was asked for before any file was read: an early `readAt` marks more, never fewer.
-      version: answer.mtimeMicros + racyWindowMicros > readAtMicros ? `${version}:racy` : version
+      version: answer.mtimeMicros + racyWindowMicros > readAtMicros ? racyVersion(version, answer.hash) : version
     }
   }
 

@@ -14,7 +14,7 @@ import { type Batch, type ItemErrorRow, Sink } from "../sink/Sink.js"
 import { ItemProblem, type ReadItem, type Source } from "../source/Source.js"
 import { inBatches } from "../util/batches.js"
 import type { ChangedItem, Plan } from "./Plan.js"
-import type { Progress } from "./Progress.js"
+import { addToSample, type KeySample, type Progress } from "./Progress.js"
 
 const writeBatchSize = 500
 /**
@@ -32,11 +32,15 @@ export interface Applying {
   readonly progress: Ref.Ref<Progress>
   readonly lease: Lease
   readonly checkpoint: Checkpoint.Checkpoint
+  /** The first names of what is imported and deleted. */
+  readonly sample: Ref.Ref<KeySample>
 }
 
 interface SortedBatch {
   readonly items: ReadonlyArray<ReadItem>
   readonly unstored: ReadonlySet<string>
+  /** Keys of `items` that were re-checks and read the same as before: written (their version is trusted now), not imported. */
+  readonly sameAsStored: ReadonlySet<string>
   readonly errors: ReadonlyArray<ItemErrorRow>
   readonly banked: ReadonlyArray<{ readonly key: string; readonly version: string }>
 }
@@ -48,9 +52,10 @@ const sortBatch = (
 ): SortedBatch => {
   const items: Array<ReadItem> = []
   const unstored = new Set<string>()
+  const sameAsStored = new Set<string>()
   const errors: Array<ItemErrorRow> = []
   const banked: Array<{ key: string; version: string }> = []
-  planned.forEach(({ planned: item, stored }, i) => {
+  planned.forEach(({ planned: item, stored, recheck, recheckHash }, i) => {
     const read = results[i]!
     if (read instanceof ItemProblem) {
       errors.push({ key: item.key, version: item.version, error: read.reason })
@@ -58,14 +63,15 @@ const sortBatch = (
     } else {
       items.push(read)
       if (!stored) unstored.add(item.key)
+      if (recheck && recheckHash === read.contentHash) sameAsStored.add(item.key)
       banked.push({ key: item.key, version: read.version })
     }
   })
-  return { items, unstored, errors, banked }
+  return { items, unstored, sameAsStored, errors, banked }
 }
 
 export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applying) {
-  const { sourceId, source, progress, lease, checkpoint } = ctx
+  const { sourceId, source, progress, lease, checkpoint, sample } = ctx
   const sink = yield* Sink
   const errorStore = yield* ItemErrorStore
   const recordErrors = (change: ErrorChange) =>
@@ -78,6 +84,7 @@ export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applyi
    */
   const writeAndBank = (
     batch: Batch,
+    sameAsStored: ReadonlySet<string>,
     readErrors: ReadonlyArray<ItemErrorRow>,
     resolved: ReadonlyArray<string>,
     rows: ReadonlyArray<{ readonly key: string; readonly version: string }>
@@ -91,11 +98,16 @@ export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applyi
           errors: [...readErrors, ...rejected]
         })
         yield* checkpoint.bank(rows)
+        const imported = batch.items
+          .filter((item) => !rejectedKeys.has(item.key) && !sameAsStored.has(item.key))
+          .map((item) => item.key)
+        yield* Ref.update(sample, (s) => addToSample(s, imported, batch.deletes))
         yield* Ref.update(progress, (p) => ({
           ...p,
           banked: p.banked + rows.length,
           read: p.read + batch.items.length,
-          imported: p.imported + batch.items.length - rejected.length,
+          imported: p.imported + imported.length,
+          rechecked: p.rechecked + batch.items.length - rejected.length - imported.length,
           failed: p.failed + readErrors.length + rejected.length,
           deleted: p.deleted + batch.deletes.length,
           bytes: p.bytes + batch.items.reduce((sum, item) => sum + item.size, 0)
@@ -105,7 +117,12 @@ export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applyi
 
   const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
   yield* recordErrors({ resolved: plan.resolvedErrors, errors: planErrors })
-  yield* Ref.update(progress, (p) => ({ ...p, failed: p.failed + planErrors.length }))
+  // Counted once per process, however often a retry lists them again.
+  yield* Ref.update(progress, (p) => ({
+    ...p,
+    failed: p.failed - p.listingFailed + planErrors.length,
+    listingFailed: planErrors.length
+  }))
 
   // Batches are read ahead (up to `concurrency` at once) while earlier ones are written.
   yield* Stream.fromIterable(inBatches(plan.changed, writeBatchSize)).pipe(
@@ -115,9 +132,10 @@ export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applyi
       { concurrency: ctx.concurrency }
     ),
     Stream.mapEffect(
-      ({ items, unstored, errors, banked }) =>
+      ({ items, unstored, sameAsStored, errors, banked }) =>
         writeAndBank(
           { items, unstored, deletes: [] },
+          sameAsStored,
           errors,
           items.filter((item) => plan.failedKeys.has(item.key)).map((item) => item.key),
           banked
@@ -131,6 +149,7 @@ export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applyi
   for (const keys of inBatches(plan.deletes, deleteBatch)) {
     yield* writeAndBank(
       { items: [], deletes: keys },
+      new Set(),
       [],
       [],
       keys.map((key) => ({ key, version: "deleted" }))

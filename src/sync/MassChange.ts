@@ -3,6 +3,12 @@
  * more than `max(20% of what is stored, 50)` items, nor empty a source whose
  * listing came back empty (an unmounted folder looks like that), unless it is
  * asked to (`--allow-mass-change`).
+ *
+ * The guard is there because a listing can be misread. A git commit range
+ * cannot: when the watermark commit is an ancestor of the target, the commits
+ * between them say what changed, however much that is (a 3000-commit pull), so
+ * such a plan is not guarded. Folders, git reconciles (the watermark gone or
+ * rewritten away) and JSONL reconciles are.
  */
 import { Data } from "effect"
 
@@ -38,6 +44,8 @@ export interface PlanSize {
   /** Listed items that are new or whose version moved (re-checks and retries excluded). */
   readonly moved: number
   readonly deletes: number
+  /** The plan is the diff of a commit range whose start (the watermark) is an ancestor of its end. */
+  readonly commitRange?: boolean
 }
 
 /**
@@ -47,7 +55,7 @@ export interface PlanSize {
  * resumed op passed that check, and its imports are the rest of that work).
  */
 export const isMassChange = (plan: PlanSize, resumed: boolean): boolean => {
-  if (plan.existing === 0) return false
+  if (plan.existing === 0 || plan.commitRange === true) return false
   const limit = massChangeLimit(plan.existing)
   const importsTooMany = !resumed && plan.moved > limit
   const listsNothing = plan.complete && plan.seen === 0 && plan.deletes > 0

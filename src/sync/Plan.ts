@@ -11,6 +11,7 @@ import { Chunk, Effect, Ref, Stream } from "effect"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { ItemErrorStore } from "../quarantine/ItemErrorStore.js"
 import { type Differing, Sink } from "../sink/Sink.js"
+import { isRecheckOf, racyHashOf } from "../source/racyVersion.js"
 import { ItemProblem, type Listing, type PlannedItem } from "../source/Source.js"
 import { eventLoopTurns } from "../util/eventLoopTurns.js"
 import type { Progress } from "./Progress.js"
@@ -19,6 +20,13 @@ import type { Progress } from "./Progress.js"
 export interface ChangedItem {
   readonly planned: PlannedItem
   readonly stored: boolean
+  /**
+   * A re-check: stored at this version marked as not trusted (see
+   * `racyVersion`), not moved since. Read again, it is unchanged when its content
+   * hash is `recheckHash` (null when the stored version does not say).
+   */
+  readonly recheck: boolean
+  readonly recheckHash: string | null
 }
 
 export interface Plan {
@@ -40,6 +48,7 @@ export interface Plan {
   readonly resolvedErrors: ReadonlyArray<string>
   /** Keys of `changed` items that have a recorded error: cleared when they import. */
   readonly failedKeys: ReadonlySet<string>
+  /** Items listed (problems not included). */
   readonly seen: number
   readonly existing: number
 }
@@ -137,11 +146,22 @@ export const make = Effect.fn("Plan.make")(function* (
     Stream.runForEach((differing) => {
       const firstToRead = changed.length === 0 && differing.length > 0
       for (const row of differing) {
-        changed.push({ planned: row.item, stored: row.stored !== null })
-        if (recordedErrors.has(row.item.key)) failedKeys.add(row.item.key)
-        else if (row.stored === null || row.stored !== `${row.item.version}:racy`) moved++
+        const failed = recordedErrors.has(row.item.key)
+        const recheck = !failed && row.stored !== null && isRecheckOf(row.stored, row.item.version)
+        changed.push({
+          planned: row.item,
+          stored: row.stored !== null,
+          recheck,
+          recheckHash: recheck ? racyHashOf(row.stored!) : null
+        })
+        if (failed) failedKeys.add(row.item.key)
+        else if (!recheck) moved++
       }
-      const counted = Ref.update(progress, (p) => ({ ...p, seen: seen.size, toImport: changed.length }))
+      const counted = Ref.update(progress, (p) => ({
+        ...p,
+        seen: seen.size + problems.length,
+        toImport: changed.length + problems.length
+      }))
       return firstToRead ? Effect.zipRight(prepareRead, counted) : counted
     })
   )

@@ -24,7 +24,7 @@ import { interruptOn } from "../util/interruptOn.js"
 import * as Apply from "./Apply.js"
 import { isMassChange, massChangeLimit, MassChangeRefused } from "./MassChange.js"
 import * as Plan from "./Plan.js"
-import { initialProgress, type Progress } from "./Progress.js"
+import { emptySample, initialProgress, type KeySample, type Progress } from "./Progress.js"
 import * as RunStateTracking from "./RunStateTracking.js"
 import { underLease } from "./UnderLease.js"
 
@@ -66,6 +66,19 @@ export interface SyncSummary {
   readonly failed: number
   /** Transient failures this process recovered from by resuming. */
   readonly recovered: number
+  /** Dry run: every key it would import (new, changed, or a failed item's retry). */
+  readonly wouldImport?: ReadonlyArray<string>
+  /**
+   * Dry run: every key it would read again only because it was modified within
+   * the mtime tick of its last read; imported only if its content changed.
+   */
+  readonly wouldRecheck?: ReadonlyArray<string>
+  /** Dry run: every key it would delete. */
+  readonly wouldDelete?: ReadonlyArray<string>
+  /** A real sync: the first 20 keys it imported (`imported` says how many in all). */
+  readonly firstImported?: ReadonlyArray<string>
+  /** A real sync: the first 20 keys it deleted (`deleted` says how many in all). */
+  readonly firstDeleted?: ReadonlyArray<string>
 }
 
 const sameTarget = (a: Target, b: Target) => JSON.stringify(a) === JSON.stringify(b)
@@ -81,6 +94,9 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
       const ops = yield* OpsStore
       const sink = yield* Sink
       const { sourceId, source } = options
+      // What earlier attempts of this process did: the plan below sees it stored.
+      const before = yield* Ref.get(progress)
+      const sample = yield* Ref.make<KeySample>(emptySample)
       yield* ops.ensureSource(
         {
           id: sourceId,
@@ -115,7 +131,9 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
         progress,
         source.prepareRead ?? Effect.void
       )
-      const size = { ...plan, deletes: plan.deletes.length }
+      // Git plans a diff only from a watermark that is an ancestor of the target: a commit range.
+      const commitRange = source.kind === "git" && listing._tag === "Delta"
+      const size = { ...plan, deletes: plan.deletes.length, commitRange }
       if (!options.allowMassChange && isMassChange(size, op.resumed)) {
         return yield* new MassChangeRefused({
           sourceId,
@@ -136,7 +154,15 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
       yield* Ref.update(progress, (p) => ({ ...p, planned }))
 
       yield* interruptOn(
-        Apply.apply(plan, { sourceId, source, concurrency: options.concurrency ?? 4, progress, lease, checkpoint }),
+        Apply.apply(plan, {
+          sourceId,
+          source,
+          concurrency: options.concurrency ?? 4,
+          progress,
+          lease,
+          checkpoint,
+          sample
+        }),
         checkpoint.failed
       )
       const applied = yield* Ref.updateAndGet(progress, (p): Progress => ({ ...p, phase: "finishing" }))
@@ -151,6 +177,7 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
       yield* tracking.complete
       yield* Fiber.join(upkeep)
       const final = yield* Ref.get(progress)
+      const names = yield* Ref.get(sample)
       return {
         sourceId,
         dryRun: false,
@@ -158,24 +185,35 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
         opId: op.id,
         resumed: op.resumed,
         restarts: op.restarts,
-        seen: plan.seen,
-        unchanged: plan.seen - plan.changed.length,
+        seen: plan.seen + plan.problems.length,
+        // Unchanged: listed, not changed, and not done by an earlier attempt; or re-checked and read the same.
+        unchanged: Math.max(
+          0,
+          plan.seen -
+            plan.changed.length -
+            (before.imported + before.failed - before.listingFailed) +
+            (final.rechecked - before.rechecked)
+        ),
         read: final.read,
         imported: final.imported,
         deleted: final.deleted,
         failed: final.failed,
-        recovered: final.retries
+        recovered: final.retries,
+        firstImported: names.imported,
+        firstDeleted: names.deleted
       } satisfies SyncSummary
     })
   )
 
-/** The plan's counts, with nothing written and no lease taken. */
+/** The plan, with every key it would import and delete, with nothing written and no lease taken. */
 const dryRun = (options: SyncOptions, progress: Ref.Ref<Progress>) =>
   Effect.gen(function* () {
     const ops = yield* OpsStore
     const target = yield* options.source.target(null)
     const listing = yield* options.source.plan(target, yield* ops.watermarkOf(options.sourceId))
     const plan = yield* Plan.make(options.sourceId, listing, null, progress, Effect.void)
+    const wouldImport = plan.changed.filter((c) => !c.recheck).map((c) => c.planned.key)
+    const wouldRecheck = plan.changed.filter((c) => c.recheck).map((c) => c.planned.key)
     return {
       sourceId: options.sourceId,
       dryRun: true,
@@ -183,13 +221,16 @@ const dryRun = (options: SyncOptions, progress: Ref.Ref<Progress>) =>
       opId: null,
       resumed: false,
       restarts: 0,
-      seen: plan.seen,
+      seen: plan.seen + plan.problems.length,
       unchanged: plan.seen - plan.changed.length,
       read: 0,
-      imported: plan.changed.length,
+      imported: wouldImport.length,
       deleted: plan.deletes.length,
       failed: plan.problems.length,
-      recovered: 0
+      recovered: 0,
+      wouldImport,
+      wouldRecheck,
+      wouldDelete: [...plan.deletes]
     } satisfies SyncSummary
   })
 

@@ -21,7 +21,7 @@ import { OpsStore } from "../../ops/OpsStore.js"
 import { ItemErrorStore, type ItemErrorRow } from "../../quarantine/ItemErrorStore.js"
 import type { RunStatePolicy } from "../../state/RunState.js"
 import { isMassChange, massChangeLimit, MassChangeRefused } from "../../sync/MassChange.js"
-import { initialProgress, type Progress } from "../../sync/Progress.js"
+import { initialProgress, type Progress, sampleSize } from "../../sync/Progress.js"
 import * as RunStateTracking from "../../sync/RunStateTracking.js"
 import type { SyncSummary } from "../../sync/SyncProgram.js"
 import { underLease } from "../../sync/UnderLease.js"
@@ -296,6 +296,12 @@ const attempt = (options: JsonlOptions, progress: Ref.Ref<Progress>, lease: Leas
       }
       const final = yield* Ref.get(progress)
       const unchanged = matched.actions.length - work.length
+      // The files entries came (or would come) from, and the files gone: all in a dry run, the first few otherwise.
+      const importedFrom = reports.filter((r) => r.imported > 0).map((r) => r.path)
+      const gonePaths = matched.gone.map((s) => s.path)
+      const names = dry
+        ? { wouldImport: importedFrom, wouldDelete: gonePaths }
+        : { firstImported: importedFrom.slice(0, sampleSize), firstDeleted: gonePaths.slice(0, sampleSize) }
       return {
         sourceId,
         dryRun: dry,
@@ -316,7 +322,8 @@ const attempt = (options: JsonlOptions, progress: Ref.Ref<Progress>, lease: Leas
         gone: matched.gone.map((s) => s.path),
         entriesDeleted,
         backlog: reports.reduce((n, r) => n + r.backlog, 0),
-        pendingTails: reports.filter((r) => r.pendingTail).length
+        pendingTails: reports.filter((r) => r.pendingTail).length,
+        ...names
       } satisfies JsonlSummary
     })
   )
