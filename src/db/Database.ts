@@ -41,6 +41,8 @@ export type Location =
       readonly socketDir: string
       readonly serverPid: number
       readonly adopted: boolean
+      /** A command (stopped when the last one is done), `db start` (runs until `db stop`), or someone else. */
+      readonly startedBy: "command" | "db start" | "other"
     }
   | { readonly _tag: "External"; readonly main: Endpoint; readonly direct: Endpoint }
 
@@ -103,7 +105,8 @@ export const connectionTargetLayer: Layer.Layer<
               home: server.paths.home,
               socketDir: server.paths.socketDir,
               serverPid: server.serverPid,
-              adopted: server.adopted
+              adopted: server.adopted,
+              startedBy: server.startedBy
             }
           }))
         ).pipe(Layer.provide(Embedded.layer))

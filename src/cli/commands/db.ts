@@ -1,8 +1,9 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { ConnectionTarget, DirectDb, type Endpoint, MainDb } from "../../db/Database.js"
+import { ConnectionTarget, DirectDb, type Endpoint, type Location, MainDb } from "../../db/Database.js"
 import * as Migrations from "../../db/Migrations.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
+import { dbServerCommands } from "./dbServer.js"
 
 const endpoint = (e: Endpoint) => `${e.user === "" ? "" : `${e.user}@`}${e.host}:${e.port}/${e.database}`
 
@@ -34,13 +35,22 @@ const report = Effect.gen(function* () {
 
 type Report = Effect.Effect.Success<typeof report>
 
+const startedBy = (location: Extract<Location, { _tag: "Embedded" }>) =>
+  location.startedBy === "db start"
+    ? "kept running by tidemark db start"
+    : location.startedBy === "other"
+      ? "running, not started by tidemark (never stopped by it)"
+      : location.adopted
+        ? "already running for another command"
+        : "started by this command (stopped when it ends)"
+
 const asText = (r: Report): string => {
   const where =
     r.location._tag === "Embedded"
       ? [
-          `database    embedded PostgreSQL ${r.serverVersion}, ${r.location.adopted ? "already running" : "started by this command"} (pid ${r.location.serverPid})`,
+          `database    embedded PostgreSQL ${r.serverVersion}, ${startedBy(r.location)} (pid ${r.location.serverPid})`,
           `home        ${r.location.home}`,
-          `socket      ${r.location.socketDir} (Unix socket only, no TCP)`
+          `socket      ${r.location.socketDir} (tidemark db url prints a connection string)`
         ]
       : [
           `database    PostgreSQL ${r.serverVersion} at ${endpoint(r.location.main)}`,
@@ -64,4 +74,9 @@ export const dbCommand = Command.make(
       Effect.flatMap((r) => Console.log(flags.json ? JSON.stringify(r) : asText(r))),
       withDatabase(flags)
     )
-).pipe(Command.withDescription("Show where the database is, its version, the pools and the migrations applied."))
+).pipe(
+  Command.withDescription(
+    "Show where the database is, its version, the pools and the migrations applied; start, stop or reach the embedded server."
+  ),
+  Command.withSubcommands(dbServerCommands)
+)

@@ -181,14 +181,26 @@ export const runningPid = (
     return result.code === 0 && match?.[1] !== undefined ? Number(match[1]) : undefined
   })
 
-export const start = (paths: EmbeddedPaths, runAs: RunAs): Effect.Effect<void, EmbeddedServerError> =>
+export interface Listen {
+  readonly port: number
+  /** Listen on 127.0.0.1 too (password authentication; see `allowLoopbackTcp`). */
+  readonly tcp: boolean
+}
+
+export const socketOnly: Listen = { port: serverPort, tcp: false }
+
+export const start = (
+  paths: EmbeddedPaths,
+  runAs: RunAs,
+  listen: Listen = socketOnly
+): Effect.Effect<void, EmbeddedServerError> =>
   Effect.gen(function* () {
     const bin = yield* binaries
     const serverOptions = [
-      "-c listen_addresses=''",
+      listen.tcp ? "-c listen_addresses=127.0.0.1" : "-c listen_addresses=''",
       `-c ${shellQuote(`unix_socket_directories=${paths.socketDir}`)}`,
       "-c unix_socket_permissions=0700",
-      `-c port=${serverPort}`
+      `-c port=${listen.port}`
     ].join(" ")
     const result = yield* run(
       bin.pg_ctl,
@@ -202,6 +214,43 @@ export const start = (paths: EmbeddedPaths, runAs: RunAs): Effect.Effect<void, E
         hint: `see ${paths.logFile}`
       })
     }
+  })
+
+/** The port of the running server (its socket file is named after it), from its pid file. */
+export const runningPort = (paths: EmbeddedPaths): number => {
+  try {
+    const port = Number(fs.readFileSync(path.join(paths.dataDir, "postmaster.pid"), "utf8").split("\n")[3])
+    return Number.isInteger(port) && port > 0 ? port : serverPort
+  } catch {
+    return serverPort
+  }
+}
+
+const hbaMarker = "# tidemark: loopback TCP with the password in the home folder"
+
+/**
+ * Lets the superuser in over 127.0.0.1 with a password (scram-sha-256), ahead of
+ * initdb's `reject` lines (the first matching line decides). Idempotent.
+ */
+export const allowLoopbackTcp = (paths: EmbeddedPaths): Effect.Effect<void, EmbeddedServerError> =>
+  Effect.try({
+    try: () => {
+      const file = path.join(paths.dataDir, "pg_hba.conf")
+      const current = fs.readFileSync(file, "utf8")
+      if (current.includes(hbaMarker)) return
+      const lines = [
+        hbaMarker,
+        `host all ${superuser} 127.0.0.1/32 scram-sha-256`,
+        `host all ${superuser} ::1/128 scram-sha-256`,
+        ""
+      ].join("\n")
+      // Written in place: the file keeps its owner (the server's user, when we are root).
+      fs.writeFileSync(file, `${lines}${current}`)
+    },
+    catch: (cause) =>
+      new EmbeddedServerError({
+        reason: `cannot allow TCP connections in pg_hba.conf: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
   })
 
 export const stop = (paths: EmbeddedPaths, runAs: RunAs): Effect.Effect<void, EmbeddedServerError> =>

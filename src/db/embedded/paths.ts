@@ -22,9 +22,16 @@ export interface EmbeddedPaths {
   readonly clientsDir: string
   /** Names the cross-process lifecycle lock (see LifecycleLock). */
   readonly lockKey: string
+  /** Who started the running server, and how it listens (see Ownership). */
+  readonly ownerFile: string
+  /** The generated password of the loopback TCP port (mode 0600). */
+  readonly passwordFile: string
+  /** A libpq password file for the TCP URL (mode 0600). */
+  readonly passFile: string
 }
 
-const socketFile = (dir: string) => path.join(dir, `.s.PGSQL.${serverPort}`)
+/** The socket file's path at the longest port number (`db start --port` may choose one). */
+const socketFile = (dir: string) => path.join(dir, ".s.PGSQL.65535")
 
 export const embeddedPaths = (home: string): EmbeddedPaths => {
   const resolved = path.resolve(home)
@@ -40,10 +47,13 @@ export const embeddedPaths = (home: string): EmbeddedPaths => {
     socketDir,
     logFile: path.join(resolved, "log", "postgresql.log"),
     clientsDir: path.join(resolved, "clients"),
-    lockKey
+    lockKey,
+    ownerFile: path.join(resolved, "server.json"),
+    passwordFile: path.join(resolved, "password"),
+    passFile: path.join(resolved, "pgpass")
   }
 }
 
 /** A libpq-style URL that reaches the server over its Unix socket only. */
-export const socketUrl = (paths: EmbeddedPaths, database: string = databaseName): string =>
-  `postgresql://${superuser}@localhost/${encodeURIComponent(database)}?host=${encodeURIComponent(paths.socketDir)}&port=${serverPort}`
+export const socketUrl = (paths: EmbeddedPaths, database: string = databaseName, port: number = serverPort): string =>
+  `postgresql://${superuser}@localhost/${encodeURIComponent(database)}?host=${encodeURIComponent(paths.socketDir)}&port=${port}`
