@@ -70,7 +70,8 @@ const checkedUrl = (
     }
   )
 
-const settingsLayer = (flags: DbFlags) =>
+/** The settings of the flags and the environment, for a command that manages the server itself. */
+export const settingsLayer = (flags: DbFlags) =>
   Layer.effect(
     DbSettings,
     Effect.gen(function* () {
