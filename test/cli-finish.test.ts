@@ -203,12 +203,16 @@ describe("what tidemark sync says (real CLI, real PostgreSQL)", () => {
     expect(Number(/: (\d+)\/2001 /.exec(lastLine ?? "")?.[1]), stopped.stderr).toBe(banked)
   })
 
-  it("help: usage lines read `tidemark sync`, no colour off a terminal or with NO_COLOR", async () => {
+  it("help: usage lines read `tidemark sync`, flags say they are off by default, no colour off a terminal or with NO_COLOR", async () => {
     const help = await Cli.run(["sync", "--help"], {})
     expect(help.code).toBe(0)
     expect(help.stdout).not.toContain("\x1b")
     expect(help.stdout).toMatch(/^tidemark sync \[--database-url/m)
     expect(help.stdout).not.toMatch(/^\$ /m)
+    // A flag says it is off unless given.
+    expect(help.stdout).toMatch(
+      /^--dry-run\n\n {2}A true or false value\.\n\n {2}Print what[^\n]*\n\n {2}Default: off\.$/m
+    )
     const root = await Cli.run(["--help"], {})
     expect(root.stdout).toMatch(/^tidemark\b/m)
     expect(root.stdout).not.toMatch(/^\$ /m)

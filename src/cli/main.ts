@@ -15,6 +15,7 @@ import * as StderrLogger from "../log/StderrLogger.js"
 import { scrubSecrets } from "../log/redact.js"
 import { renderFailure } from "./render.js"
 import { dbCommand } from "./commands/db.js"
+import { psqlCommand } from "./commands/psql.js"
 import { lockCommand } from "./commands/lock.js"
 import { linksCommand } from "./commands/links.js"
 import { maintainCommand } from "./commands/maintain.js"
@@ -78,6 +79,7 @@ const tidemark = Command.make("tidemark").pipe(
     maintainCommand,
     migrateCommand,
     dbCommand,
+    psqlCommand,
     lockCommand,
     sourcesCommand,
     sourceCommand
@@ -90,17 +92,24 @@ const cli = Command.run(tidemark, { name: "tidemark", version: packageVersion })
 const sgr = /\x1b\[[0-9;]*m/g
 const usageLine = /^((?:\x1b\[[0-9;]*m)*)\$ (tidemark\b)?/gm
 
+/** A flag's help block (its paragraphs after its type), ending in the library's "optional": a flag is off unless given. */
+const flagOff =
+  /(A true or false value\.(?:\n\n {2}(?!This setting is optional\.)[^\n]*)*)\n\n {2}This setting is optional\./g
+
 /** Colour only for a terminal, and never with NO_COLOR set (https://no-color.org). */
 const colours = (stream: NodeJS.WriteStream) => stream.isTTY === true && !process.env["NO_COLOR"]
 
 /**
  * What @effect/cli prints, for people: its usage lines read `tidemark sync …`
- * (it writes `$ sync …`), and its colours are dropped where they do not belong.
+ * (it writes `$ sync …`), a flag's help says it is off by default, and its
+ * colours are dropped where they do not belong.
  */
 const forPeople = (stream: NodeJS.WriteStream) => (arg: unknown) => {
   if (typeof arg !== "string") return arg
   const text = /^(?:\x1b\[[0-9;]*m)*USAGE/m.test(arg)
-    ? arg.replace(usageLine, (_, escapes: string, name?: string) => `${escapes}${name ?? "tidemark "}`)
+    ? arg
+        .replace(usageLine, (_, escapes: string, name?: string) => `${escapes}${name ?? "tidemark "}`)
+        .replace(flagOff, "$1\n\n  Default: off.")
     : arg
   return colours(stream) ? text : text.replace(sgr, "")
 }
