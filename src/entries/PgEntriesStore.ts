@@ -7,7 +7,8 @@
  * the table (its stream number is new: no successor writes those keys), and
  * an existing stream's are first copied into a session-private table, then
  * moved in after the fence, with the stream's checkpoint, its entries' moves
- * and absences. Batches commit without waiting for their WAL flush: a server
+ * and absences, and the source's count of present entries
+ * (`tidemark.sources.entries`). Batches commit without waiting for their WAL flush: a server
  * crash can take back the last one, entries and checkpoint together, and the
  * next sync reads them again.
  */
@@ -18,6 +19,7 @@ import { wrapSql } from "../db/StoreError.js"
 import { textArray } from "../db/TextArray.js"
 import { entryKinds } from "../maintenance/Debt.js"
 import { recordIn } from "../maintenance/PgDebtStore.js"
+import { bumpIn } from "../ops/SourceCounts.js"
 import { type Checkpoint, EntriesStore, type NewEntry, type PathTaken, type Stream } from "./EntriesStore.js"
 
 const store = "entries store"
@@ -184,6 +186,26 @@ export const layer = Layer.effect(
             yield* fence
             yield* sql`SET LOCAL synchronous_commit = off`
             const moved = write.moved ?? []
+            const absent = write.absent ?? []
+            const mayExist = write.entries.some((e) => !e.identity.startsWith("#"))
+            // The entries whose presence this write may change besides the new ones: their present
+            // count before and after moves the source's count. Numbered entries are new by
+            // construction (their numbers come from the checkpoint written with them), and so is
+            // every entry of a new stream: those count one each, with no lookup.
+            const touched =
+              write.stream === null
+                ? []
+                : [
+                    ...(mayExist ? write.entries.map((e) => e.identity) : []),
+                    ...moved.map((m) => m.identity),
+                    ...absent
+                  ]
+            const presentAmong = () =>
+              sql<{ n: string }>`
+                SELECT count(*) AS n FROM tidemark.entries
+                 WHERE source_id = ${sourceId} AND stream = ${stream} AND identity = ANY(${textArray(touched)}::text[])
+                   AND present`.pipe(Effect.map((rows) => Number(rows[0]!.n)))
+            const before = touched.length > 0 ? yield* presentAmong() : 0
             if (moved.length > 0) {
               yield* sql`
                 UPDATE tidemark.entries AS e SET position = u.p, byte_offset = u.o, present = true
@@ -191,13 +213,11 @@ export const layer = Layer.effect(
                               ${moved.map((m) => m.byteOffset)}::bigint[]) AS u(i, p, o)
                  WHERE e.source_id = ${sourceId} AND e.stream = ${stream} AND e.identity = u.i`
             }
-            const absent = write.absent ?? []
             if (absent.length > 0) {
               yield* sql`
                 UPDATE tidemark.entries SET present = false
                  WHERE source_id = ${sourceId} AND stream = ${stream} AND identity = ANY(${textArray(absent)}::text[])`
             }
-            const mayExist = write.entries.some((e) => !e.identity.startsWith("#"))
             const onConflict = mayExist
               ? "ON CONFLICT (source_id, stream, identity) DO UPDATE SET present = true, position = excluded.position, byte_offset = excluded.byte_offset"
               : ""
@@ -234,6 +254,9 @@ export const layer = Layer.effect(
                 [stream]
               )
             }
+            const after = touched.length > 0 ? yield* presentAmong() : 0
+            const counted = write.stream === null || !mayExist ? write.entries.length : 0
+            yield* bumpIn(sql, sourceId, "entries", counted + after - before)
             if (write.entries.length > 0 || moved.length > 0 || absent.length > 0) {
               yield* recordIn(sql, sourceId, entryKinds, write.entries.length + moved.length + absent.length)
             }
@@ -256,10 +279,11 @@ export const layer = Layer.effect(
           : transaction(sql)(
               Effect.gen(function* () {
                 yield* fence
-                const deleted = yield* sql<{ n: string }>`
-                  WITH d AS (DELETE FROM tidemark.entries WHERE source_id = ${sourceId} AND stream = ANY(${streams}::bigint[]) RETURNING 1)
-                  SELECT count(*) AS n FROM d`
+                const deleted = yield* sql<{ n: string; present: string }>`
+                  WITH d AS (DELETE FROM tidemark.entries WHERE source_id = ${sourceId} AND stream = ANY(${streams}::bigint[]) RETURNING present)
+                  SELECT count(*) AS n, count(*) FILTER (WHERE present) AS present FROM d`
                 yield* sql`DELETE FROM tidemark.jsonl_files WHERE source_id = ${sourceId} AND stream = ANY(${streams}::bigint[])`
+                yield* bumpIn(sql, sourceId, "entries", -Number(deleted[0]!.present))
                 yield* recordIn(sql, sourceId, entryKinds, Number(deleted[0]!.n))
                 return Number(deleted[0]!.n)
               })

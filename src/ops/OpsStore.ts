@@ -45,6 +45,39 @@ export class UnknownSearchConfig extends Data.TaggedError("UnknownSearchConfig")
   }
 }
 
+export class UnknownSource extends Data.TaggedError("UnknownSource")<{ readonly sourceId: string }> {
+  override get message() {
+    return `no source named ${JSON.stringify(this.sourceId)}`
+  }
+  get hint() {
+    return "`tidemark sources` lists them"
+  }
+}
+
+/**
+ * What tidemark stores of a source, in rows: what `removeSource` deletes. The
+ * leases are not in it: the remover holds them, and its release deletes them.
+ */
+export interface SourceContents {
+  readonly kind: string
+  readonly root: string
+  readonly sink: string
+  readonly documents: number
+  readonly entries: number
+  /** JSONL files' checkpoints. */
+  readonly jsonlFiles: number
+  readonly ops: number
+  /** Items banked in the checkpoints of its ops. */
+  readonly bankedItems: number
+  readonly itemErrors: number
+  /** Saved progress (0 or 1). */
+  readonly runState: number
+  /** Maintenance debt rows (one per kind). */
+  readonly maintenanceDebt: number
+  /** Links and link names found in its documents. */
+  readonly links: number
+}
+
 export interface OpenOp {
   readonly id: number
   /** Items banked by earlier runs of the op. */
@@ -94,6 +127,19 @@ export interface OpsStoreShape {
   ) => Effect.Effect<void, E | StoreError>
   /** The source's watermark: what its last finished sync recorded (null before the first). */
   readonly watermarkOf: (sourceId: string) => Effect.Effect<unknown, StoreError>
+  /** What is stored of the source; `UnknownSource` if there is no such source. */
+  readonly contentsOf: (sourceId: string) => Effect.Effect<SourceContents, UnknownSource | StoreError>
+  /**
+   * Deletes the source and everything tidemark stores of it (documents, entries
+   * and files, ops and their banked items, item errors, run state, maintenance
+   * debt, links) in one step, `fence` first; returns what it deleted. Items of
+   * another sink are that sink's: they stay. The caller holds the source's
+   * leases (`sync:` and `maintain:`), so that nothing writes to it meanwhile.
+   */
+  readonly removeSource: <E>(
+    sourceId: string,
+    fence: Effect.Effect<void, E>
+  ) => Effect.Effect<SourceContents, E | UnknownSource | StoreError>
 }
 
 export class OpsStore extends Context.Tag("tidemark/OpsStore")<OpsStore, OpsStoreShape>() {}

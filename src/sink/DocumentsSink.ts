@@ -4,7 +4,8 @@
  * first (documents the plan found not stored are staged by a binary COPY just
  * before it), then one INSERT of the staged documents, one
  * `INSERT … SELECT FROM unnest(...) ON CONFLICT` for the others, one DELETE
- * for all deletions, and the source's maintenance debt. Items it cannot store
+ * for all deletions, the source's document count (`tidemark.sources.documents`,
+ * moved by what the batch inserted and deleted) and its maintenance debt. Items it cannot store
  * (broken frontmatter) it returns, for the sync to record. The search vector
  * and the links are left to deferred maintenance, off the write path.
  */
@@ -14,6 +15,7 @@ import { BinaryRows, copyIn } from "../db/Copy.js"
 import { MainDb, transaction } from "../db/Database.js"
 import { documentKinds } from "../maintenance/Debt.js"
 import { recordIn } from "../maintenance/PgDebtStore.js"
+import { bumpIn } from "../ops/SourceCounts.js"
 import { mapSqlError } from "../db/StoreError.js"
 import { insufficientPrivilege, sqlStateOf, uniqueViolation } from "../db/SqlState.js"
 import { textArray } from "../db/TextArray.js"
@@ -78,7 +80,10 @@ export const layer = Layer.effect(
     // Once the server refuses the staging table, new documents are upserted like the others.
     let stagingRefused = false
 
-    const upsert = (sourceId: string, documents: ReadonlyArray<DocumentRow>) => sql`
+    // Returns how many rows it inserted (not updated): a row inserted by this statement has no xmax.
+    const upsert = (sourceId: string, documents: ReadonlyArray<DocumentRow>) =>
+      sql<{ inserted: string }>`
+      WITH w AS (
       INSERT INTO tidemark.documents AS d
         (source_id, key, version, source_version, size, mtime, content, frontmatter, title, imported_at)
       SELECT ${sourceId}, k, v, sv, s, m, c, f::jsonb, t, now()
@@ -94,7 +99,9 @@ export const layer = Layer.effect(
       ON CONFLICT (source_id, key) DO UPDATE SET
         version = excluded.version, source_version = excluded.source_version, size = excluded.size,
         mtime = excluded.mtime, content = excluded.content, frontmatter = excluded.frontmatter,
-        title = excluded.title, tsv = NULL, imported_at = excluded.imported_at`
+        title = excluded.title, tsv = NULL, imported_at = excluded.imported_at
+      RETURNING (xmax = 0) AS inserted)
+      SELECT count(*) FILTER (WHERE inserted) AS inserted FROM w`.pipe(Effect.map((rows) => Number(rows[0]!.inserted)))
 
     return Sink.of({
       name: "documents",
@@ -153,14 +160,21 @@ export const layer = Layer.effect(
               // banked since. The plan skips a banked item only where the sink shows it
               // done, so a lost batch is redone by the resumed or the next sync.
               yield* sql`SET LOCAL synchronous_commit = off`
+              // Every staged row is inserted (a key that exists fails the batch, redone as upserts).
               if (copied.length > 0) yield* sql.unsafe(moveIncoming)
-              if (upserted.length > 0) yield* upsert(sourceId, upserted)
-              if (batch.deletes.length > 0) {
-                yield* sql`DELETE FROM tidemark.documents WHERE source_id = ${sourceId} AND key = ANY(${textArray(batch.deletes)}::text[])`
-              }
+              const inserted = upserted.length > 0 ? yield* upsert(sourceId, upserted) : 0
+              const deleted =
+                batch.deletes.length > 0
+                  ? yield* sql<{ n: string }>`
+                      WITH d AS (DELETE FROM tidemark.documents
+                                  WHERE source_id = ${sourceId} AND key = ANY(${textArray(batch.deletes)}::text[]) RETURNING 1)
+                      SELECT count(*) AS n FROM d`.pipe(Effect.map((rows) => Number(rows[0]!.n)))
+                  : 0
+              yield* bumpIn(sql, sourceId, "documents", copied.length + inserted - deleted)
               // What the change owes (search vectors, links, statistics), in its own transaction:
               // last, so that the debt row is locked only until the commit.
-              if (documents.length > 0 || batch.deletes.length > 0) yield* recordIn(sql, sourceId, documentKinds, documents.length + batch.deletes.length)
+              if (documents.length > 0 || batch.deletes.length > 0)
+                yield* recordIn(sql, sourceId, documentKinds, documents.length + batch.deletes.length)
               return rejected
             })
           )
