@@ -3,13 +3,23 @@
  * the PostgreSQL store (the sync behaviour suite runs on both): each write
  * runs the fence first and changes nothing when it fails. Banked counts come
  * from the in-memory checkpoint store, as `ops.banked` is kept by the
- * PostgreSQL checkpoint store's flushes.
+ * PostgreSQL checkpoint store's flushes. Removing a source removes what this
+ * store holds of it (the source, its ops and their banked items): the other
+ * in-memory stores keep their own state, so their counts in `SourceContents`
+ * are 0 here.
  */
 import { Context, Effect, Layer, Ref } from "effect"
 import { MemoryCheckpoints } from "../checkpoint/MemoryCheckpointStore.js"
 import { DebtStore } from "../maintenance/DebtStore.js"
 import type { Target } from "../source/Source.js"
-import { type OpenOp, OpsStore, SourceConflict, type SourceRecord } from "./OpsStore.js"
+import {
+  type OpenOp,
+  OpsStore,
+  SourceConflict,
+  type SourceContents,
+  type SourceRecord,
+  UnknownSource
+} from "./OpsStore.js"
 
 export interface StoredSource extends SourceRecord {
   readonly watermark: unknown
@@ -52,6 +62,28 @@ export const layer: Layer.Layer<OpsStore | MemoryOps, never, MemoryCheckpoints |
       Ref.update(state, (s) => {
         const op = s.ops.get(opId)
         return op === undefined ? s : { ...s, ops: new Map(s.ops).set(opId, f(op)) }
+      })
+    const contentsOf = (sourceId: string) =>
+      Effect.gen(function* () {
+        const s = yield* Ref.get(state)
+        const source = s.sources.get(sourceId)
+        if (source === undefined) return yield* new UnknownSource({ sourceId })
+        const ops = [...s.ops.values()].filter((op) => op.sourceId === sourceId)
+        const banked = yield* Effect.forEach(ops, (op) => checkpoints.bankedCount(op.id))
+        return {
+          kind: source.kind,
+          root: source.root,
+          sink: source.sink,
+          documents: 0,
+          entries: 0,
+          jsonlFiles: 0,
+          ops: ops.length,
+          bankedItems: banked.reduce((a, b) => a + b, 0),
+          itemErrors: 0,
+          runState: 0,
+          maintenanceDebt: 0,
+          links: 0
+        } satisfies SourceContents
       })
     const openOf = (s: State, sourceId: string) =>
       [...s.ops.values()].find((op) => op.sourceId === sourceId && op.status === "open")
@@ -124,7 +156,25 @@ export const layer: Layer.Layer<OpsStore | MemoryOps, never, MemoryCheckpoints |
             Effect.zipRight(checkpoints.drop(opId), debt.record(sourceId, ["purge"]).pipe(Effect.orDie))
           )
         ),
-      watermarkOf: (sourceId) => Effect.map(Ref.get(state), (s) => s.sources.get(sourceId)?.watermark ?? null)
+      watermarkOf: (sourceId) => Effect.map(Ref.get(state), (s) => s.sources.get(sourceId)?.watermark ?? null),
+      contentsOf: (sourceId) => contentsOf(sourceId),
+      removeSource: (sourceId, fence) =>
+        Effect.zipRight(
+          fence,
+          Effect.tap(contentsOf(sourceId), () =>
+            Effect.flatMap(
+              Ref.modify(state, (s) => {
+                const mine = [...s.ops.values()].filter((op) => op.sourceId === sourceId)
+                const sources = new Map(s.sources)
+                sources.delete(sourceId)
+                const ops = new Map(s.ops)
+                for (const op of mine) ops.delete(op.id)
+                return [mine, { ...s, sources, ops }]
+              }),
+              (removed) => Effect.forEach(removed, (op) => checkpoints.drop(op.id), { discard: true })
+            )
+          )
+        )
     })
     return Context.make(OpsStore, store).pipe(
       Context.add(MemoryOps, {

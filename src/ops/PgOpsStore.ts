@@ -1,15 +1,54 @@
 /**
  * Sources and ops in PostgreSQL (`tidemark.sources`, `tidemark.ops`), on the
  * main pool: each write is one transaction that begins with the lease's fence,
- * which runs on the same connection. Finishing also drops the op's banked items.
+ * which runs on the same connection. Finishing also drops the op's banked items;
+ * removing a source deletes every row tidemark keeps of it, table by table.
  */
 import { Effect, Layer } from "effect"
 import { MainDb, transaction } from "../db/Database.js"
 import { wrapSql } from "../db/StoreError.js"
 import { recordIn } from "../maintenance/PgDebtStore.js"
-import { type OpenOp, OpsStore, pinned, SourceConflict, UnknownSearchConfig } from "./OpsStore.js"
+import {
+  type OpenOp,
+  OpsStore,
+  pinned,
+  SourceConflict,
+  type SourceContents,
+  UnknownSearchConfig,
+  UnknownSource
+} from "./OpsStore.js"
 
 const store = "ops store"
+
+/** The tables of a source's rows besides its own, by the count they make up, each with its condition. */
+const ofSource = [
+  // Links first: they may be tied to their documents (and go with them otherwise).
+  ["links", "tidemark.link_refs", "source_id = $1"],
+  ["links", "tidemark.link_names", "source_id = $1"],
+  ["documents", "tidemark.documents", "source_id = $1"],
+  ["entries", "tidemark.entries", "source_id = $1"],
+  ["jsonlFiles", "tidemark.jsonl_files", "source_id = $1"],
+  // Banked items first: they are found through the ops.
+  ["bankedItems", "tidemark.op_items", "op_id IN (SELECT id FROM tidemark.ops WHERE source_id = $1)"],
+  ["ops", "tidemark.ops", "source_id = $1"],
+  ["itemErrors", "tidemark.item_errors", "source_id = $1"],
+  ["runState", "tidemark.run_state", "source_id = $1"],
+  ["maintenanceDebt", "tidemark.maintenance_debt", "source_id = $1"]
+] as const
+
+type Counted = Omit<SourceContents, "kind" | "root" | "sink">
+
+const noRows: Counted = {
+  documents: 0,
+  entries: 0,
+  jsonlFiles: 0,
+  ops: 0,
+  bankedItems: 0,
+  itemErrors: 0,
+  runState: 0,
+  maintenanceDebt: 0,
+  links: 0
+}
 
 export const layer = Layer.effect(
   OpsStore,
@@ -102,6 +141,40 @@ export const layer = Layer.effect(
         sql<{ watermark: unknown }>`SELECT watermark FROM tidemark.sources WHERE id = ${sourceId}`.pipe(
           Effect.map((rows) => rows[0]?.watermark ?? null),
           wrapSql(store, "read the watermark")
+        ),
+      contentsOf: (sourceId) =>
+        Effect.gen(function* () {
+          const [source] = yield* sql<{ kind: string; root: string; sink: string }>`
+            SELECT kind, root, sink FROM tidemark.sources WHERE id = ${sourceId}`
+          if (source === undefined) return yield* new UnknownSource({ sourceId })
+          const [row] = yield* sql.unsafe<Record<string, string>>(
+            `SELECT ${ofSource.map(([, table, where], i) => `(SELECT count(*) FROM ${table} WHERE ${where}) AS c${i}`).join(", ")}`,
+            [sourceId]
+          )
+          const counts = ofSource.reduce<Counted>(
+            (sum, [name], i) => ({ ...sum, [name]: sum[name] + Number(row![`c${i}`]) }),
+            noRows
+          )
+          return { ...source, ...counts }
+        }).pipe(wrapSql(store, "count what the source has")),
+      removeSource: (sourceId, fence) =>
+        fenced("remove the source")(
+          fence,
+          Effect.gen(function* () {
+            const [source] = yield* sql<{ kind: string; root: string; sink: string }>`
+              SELECT kind, root, sink FROM tidemark.sources WHERE id = ${sourceId} FOR UPDATE`
+            if (source === undefined) return yield* new UnknownSource({ sourceId })
+            let counts = noRows
+            for (const [name, table, where] of ofSource) {
+              const [deleted] = yield* sql.unsafe<{ n: string }>(
+                `WITH d AS (DELETE FROM ${table} WHERE ${where} RETURNING 1) SELECT count(*) AS n FROM d`,
+                [sourceId]
+              )
+              counts = { ...counts, [name]: counts[name] + Number(deleted!.n) }
+            }
+            yield* sql`DELETE FROM tidemark.sources WHERE id = ${sourceId}`
+            return { ...source, ...counts } satisfies SourceContents
+          })
         )
     })
   })
