@@ -3,6 +3,7 @@
  * through the real CLI on a real PostgreSQL, and `OpsStore.removeSource` as
  * one contract on both stores (memory and PostgreSQL).
  */
+import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { describe as effectDescribe, expect as effectExpect, it as effectIt } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
@@ -206,6 +207,36 @@ describe("sources and source remove (real CLI, real PostgreSQL)", () => {
     const fresh = Folder.makeFolder(Folder.notes(3))
     await ok("sync", fresh, "--source", "doomed")
     expect(JSON.parse((await ok("status", "doomed", "--json")).stdout)[0]).toMatchObject({ root: fresh, documents: 3 })
+  })
+
+  it("source remove without --yes on a terminal asks: no keeps the source, yes deletes it", async () => {
+    const root = Folder.makeFolder(Folder.notes(4))
+    await ok("sync", root, "--source", "asked")
+    /** The command on a terminal (through `script`), answering `key` once the question is shown. */
+    const onTerminal = (key: string) =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const command = `${process.execPath} ${Cli.cliBin} source remove asked`
+        const child = spawn("script", ["-qec", command, "/dev/null"], { env: Cli.childEnv(env()) })
+        let output = ""
+        let answered = false
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString()
+          if (!answered && output.includes("Delete source asked and all of the above?")) {
+            answered = true
+            child.stdin.write(key)
+          }
+        })
+        child.once("close", (code) => resolve({ code, output }))
+      })
+    const no = await onTerminal("n")
+    expect(no.output).toContain(`source asked (dir ${root}): would delete 4 documents, 1 op`)
+    expect(no.output).toContain("nothing deleted")
+    expect(no.code).toBe(0)
+    expect((await rowsOf("asked"))["documents"]).toBe(4)
+    const yes = await onTerminal("y")
+    expect(yes.output).toContain(`removed source asked (dir ${root}): deleted 4 documents, 1 op`)
+    expect(yes.code).toBe(0)
+    expect(Object.values(await rowsOf("asked")).every((n) => n === 0)).toBe(true)
   })
 
   it("source remove of a JSONL source deletes its entries and file checkpoints", async () => {
