@@ -120,7 +120,9 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
       }
       const summary = yield* runBounded(JsonlSync.run(jsonlOptions(progress)), bounds)
       if (Option.isNone(summary)) return
-      yield* flags.json ? Console.log(JSON.stringify(summary.value)) : printJsonlSummary(summary.value)
+      yield* flags.json
+        ? Effect.zipRight(ProgressReporter.end, Console.log(JSON.stringify(summary.value)))
+        : printJsonlSummary(summary.value)
       return yield* afterSync(flags, sourceId, summary.value.dryRun)
     }
     if (!fs.statSync(root).isDirectory()) {
@@ -157,7 +159,7 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
     const summary = yield* runBounded(SyncProgram.run(syncOptions(progress)), bounds)
     if (Option.isNone(summary)) return
     yield* flags.json
-      ? Console.log(JSON.stringify(summary.value))
+      ? Effect.zipRight(ProgressReporter.end, Console.log(JSON.stringify(summary.value)))
       : printSummary(summary.value, source.kind === "git" ? "git" : "dir")
     return yield* afterSync(flags, sourceId, summary.value.dryRun)
   }).pipe(Effect.scoped, Effect.provide(Tidemark.servicesPg), withDatabase(flags))

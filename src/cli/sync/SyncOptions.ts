@@ -111,7 +111,7 @@ export const syncOptions = {
     "Stop cooperatively after this long (e.g. 90s, 5m), saving progress: exit 75.",
     "1 millis"
   ),
-  concurrency: Flags.integerIn("concurrency", "Files read at once.", { min: 1, max: 64 }).pipe(Options.withDefault(4)),
+  concurrency: Flags.integerIn("concurrency", "Files read at once (default 4).", { min: 1, max: 64 }).pipe(Options.withDefault(4)),
   json: Options.boolean("json").pipe(
     Options.withDescription("Progress as JSON lines on stderr, the result as JSON on stdout.")
   ),
@@ -134,7 +134,10 @@ export const syncOptions = {
     Options.withDescription("Glob to leave out (repeatable; .git/ and node_modules/ always are)."),
     Options.repeated
   ),
-  maxSizeMb: Flags.integerIn("max-size-mb", "Larger files (JSONL: lines) are item errors.", { min: 1, max: 1024 }).pipe(
+  maxSizeMb: Flags.integerIn("max-size-mb", "Larger files (JSONL: lines) are item errors (default 10).", {
+    min: 1,
+    max: 1024
+  }).pipe(
     Options.withDefault(10)
   )
 }
