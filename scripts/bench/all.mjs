@@ -19,7 +19,8 @@ const runs = [
   ["backfills.mjs", "1000000", "50"],
   ["memory.mjs", "1000000"],
   ["jsonl.mjs", "1000", "10000", "10", "100000"],
-  ["maintenance.mjs", "100000"]
+  ["maintenance.mjs", "100000"],
+  ["watch.mjs", "10000"]
 ]
 let failed = 0
 for (const [script, ...args] of runs) {
