@@ -51,7 +51,10 @@ describe("tidemark db start|stop|url and psql (real CLI, real PostgreSQL, real p
       const paths = embeddedPaths(dir)
       if (Cli.serverPid(dir) === undefined) continue
       if (!fs.existsSync(paths.ownerFile)) {
-        fs.writeFileSync(paths.ownerFile, JSON.stringify({ by: "db start", pid: Cli.serverPid(dir), port: 5432, tcp: false }))
+        fs.writeFileSync(
+          paths.ownerFile,
+          JSON.stringify({ by: "db start", pid: Cli.serverPid(dir), port: 5432, tcp: false })
+        )
       }
       await Cli.run(["db", "stop"], { TIDEMARK_HOME: dir })
     }

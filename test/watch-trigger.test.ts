@@ -33,7 +33,8 @@ describe("watch: when a round starts (TestClock)", () => {
       expect(yield* done(fiber)).toBe(false)
       yield* TestClock.adjust(Duration.millis(40))
       expect(yield* Fiber.join(fiber)).toEqual({ reason: "change", changes: 3 })
-    }))
+    })
+  )
 
   it.effect("changes that never settle still get a round, maxDelay after the first", () =>
     Effect.gen(function* () {
@@ -47,7 +48,8 @@ describe("watch: when a round starts (TestClock)", () => {
       // 1000 ms after the first.
       expect(yield* done(fiber)).toBe(true)
       expect(yield* Fiber.join(fiber)).toEqual({ reason: "change", changes: 20 })
-    }))
+    })
+  )
 
   it.effect("changes that do not concern the source start nothing; none for rescanEvery is a rescan", () =>
     Effect.gen(function* () {
@@ -57,7 +59,8 @@ describe("watch: when a round starts (TestClock)", () => {
       expect(yield* done(fiber)).toBe(false)
       yield* TestClock.adjust(Duration.minutes(5))
       expect(yield* Fiber.join(fiber)).toEqual({ reason: "rescan", changes: 0 })
-    }))
+    })
+  )
 
   it.effect("notifications the OS dropped make the round a rescan at once", () =>
     Effect.gen(function* () {
@@ -66,5 +69,6 @@ describe("watch: when a round starts (TestClock)", () => {
       yield* Queue.offer(changes, { _tag: "Overflow", reason: "inotify queue overflow" })
       yield* TestClock.adjust(Duration.millis(100))
       expect(yield* Fiber.join(fiber)).toEqual({ reason: "overflow", changes: 2 })
-    }))
+    })
+  )
 })

@@ -43,9 +43,8 @@ describe("tidemark sync --watch (real CLI, real PostgreSQL, real file-system not
   const env = () => ({ DATABASE_URL: url })
   const documents = (root: string) => Folder.storedDocuments(url, root)
   const lockHeld = async (root: string) =>
-    (
-      await Folder.query(url, "SELECT 1 FROM tidemark.locks WHERE name = $1 AND expires_at > now()", [`sync:${root}`])
-    ).length > 0
+    (await Folder.query(url, "SELECT 1 FROM tidemark.locks WHERE name = $1 AND expires_at > now()", [`sync:${root}`]))
+      .length > 0
 
   beforeAll(async () => {
     url = await TestDatabase.createDatabase("watch")
@@ -120,7 +119,13 @@ describe("tidemark sync --watch (real CLI, real PostgreSQL, real file-system not
     await child.line(/"round":1,/)
     const stored = async () => (await Jsonl.storedEntries(url, root))["app.jsonl"]?.length ?? 0
     expect(await stored()).toBe(1)
-    Jsonl.append(log, Jsonl.lines([{ role: "assistant", text: "two" }, { role: "user", text: "three" }]))
+    Jsonl.append(
+      log,
+      Jsonl.lines([
+        { role: "assistant", text: "two" },
+        { role: "user", text: "three" }
+      ])
+    )
     await until("the appended entries", async () => (await stored()) === 3, child)
     child.process.kill("SIGTERM")
     expect((await child.finished).code).toBe(143)
@@ -152,11 +157,18 @@ describe("tidemark sync --watch (real CLI, real PostgreSQL, real file-system not
         readonly pg_ctl: string
       }
       const runAs = Cli.unprivileged()
-      execFileSync(bin.pg_ctl, ["stop", "-D", paths.dataDir, "-m", "fast", "--wait"], { ...(runAs ?? {}), stdio: "ignore" })
+      execFileSync(bin.pg_ctl, ["stop", "-D", paths.dataDir, "-m", "fast", "--wait"], {
+        ...(runAs ?? {}),
+        stdio: "ignore"
+      })
       expect(Cli.serverPid(home)).toBeUndefined()
       fs.writeFileSync(path.join(root, "while-down.md"), "# written while the database was down\n")
       expect((await Cli.run(["db", "start"], env)).code).toBe(0)
-      await until("the file written while the database was down", async () => (await stored()).includes("while-down.md"), child)
+      await until(
+        "the file written while the database was down",
+        async () => (await stored()).includes("while-down.md"),
+        child
+      )
       fs.writeFileSync(path.join(root, "after.md"), "# after the restart\n")
       await until("a file written after the restart", async () => (await stored()).includes("after.md"), child)
 

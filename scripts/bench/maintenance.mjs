@@ -67,7 +67,10 @@ try {
   const floorBefore = await floor()
   await query("UPDATE tidemark.documents SET tsv = NULL WHERE source_id = $1", [source])
   await query("VACUUM ANALYZE tidemark.documents")
-  await query("UPDATE tidemark.maintenance_debt SET pending_since = now(), next_attempt_at = now(), revision = revision + 1 WHERE source_id = $1", [source])
+  await query(
+    "UPDATE tidemark.maintenance_debt SET pending_since = now(), next_attempt_at = now(), revision = revision + 1 WHERE source_id = $1",
+    [source]
+  )
   const ours = await seconds(() => inProcess(Payer.payDue(source, { kinds: ["search"] })))
   const floorAfter = await floor()
   await inProcess(Payer.payDue(source, { kinds: ["links", "analyze", "purge"] }))
@@ -77,18 +80,28 @@ try {
   )
 
   // 2. Ten documents change.
-  const keys = (await query("SELECT key FROM tidemark.documents WHERE source_id = $1 ORDER BY key LIMIT 10", [source])).map((r) => r.key)
+  const keys = (
+    await query("SELECT key FROM tidemark.documents WHERE source_id = $1 ORDER BY key LIMIT 10", [source])
+  ).map((r) => r.key)
   for (const key of keys) fs.appendFileSync(path.join(dir, key), "\nchanged for the benchmark\n")
   await runCli(["sync", dir, "--source", source, "--maintenance", "off", "--json"], env)
   const small = await seconds(() => inProcess(Payer.payDue(source)))
   const touched = small.value[0].kinds.map((k) => `${k.kind} ${k.done}`).join(", ")
-  console.log(`after 10 of ${n} changed: payment in ${(small.seconds * 1000).toFixed(0)} ms (${touched}) (goal < 200 ms, 10 rows)`)
+  console.log(
+    `after 10 of ${n} changed: payment in ${(small.seconds * 1000).toFixed(0)} ms (${touched}) (goal < 200 ms, 10 rows)`
+  )
 
   // 3. Search latency.
   // Mostly selective queries (a number, a tag, a phrase, an exclusion), and every fifth a word
   // every document has (ranking then reads all 100,000 vectors): reported apart.
   const selective = (i) =>
-    [`${(i * 7919) % n}`, `t${i % 13} ${(i * 31) % n}`, `"note ${(i * 104729) % n}"`, `${i} or ${i + 500}`, `${(i * 13) % n} -words`][i % 5]
+    [
+      `${(i * 7919) % n}`,
+      `t${i % 13} ${(i * 31) % n}`,
+      `"note ${(i * 104729) % n}"`,
+      `${i} or ${i + 500}`,
+      `${(i * 13) % n} -words`
+    ][i % 5]
   const broad = ["words", "note", "line of note"]
   const queries = Array.from({ length: 100 }, (_, i) => (i % 5 === 4 ? broad[i % broad.length] : selective(i)))
   const inProc = []
@@ -98,7 +111,8 @@ try {
     ;(i % 5 === 4 ? inProcBroad : inProc).push(ms)
   }
   const cliTimes = []
-  for (const q of queries.filter((_, i) => i % 5 !== 4).slice(0, 30)) cliTimes.push((await runCli(["search", q, "--source", source, "--json"], env)).seconds * 1000)
+  for (const q of queries.filter((_, i) => i % 5 !== 4).slice(0, 30))
+    cliTimes.push((await runCli(["search", q, "--source", source, "--json"], env)).seconds * 1000)
   console.log(
     `search, in process: p50 ${percentile(inProc, 0.5).toFixed(1)} ms, p95 ${percentile(inProc, 0.95).toFixed(1)} ms (${inProc.length} selective queries); ` +
       `a word in every document: p50 ${percentile(inProcBroad, 0.5).toFixed(0)} ms, p95 ${percentile(inProcBroad, 0.95).toFixed(0)} ms (${inProcBroad.length}); ` +
@@ -109,13 +123,17 @@ try {
   const imports = { background: [], off: [] }
   for (let round = 0; round < 3; round++) {
     for (const mode of round % 2 === 0 ? ["off", "background"] : ["background", "off"]) {
-      const run = await runCli(["sync", dir, "--source", `bench-import-${mode}-${round}`, "--maintenance", mode, "--json"], {
-        ...env,
-        TIDEMARK_MAINTENANCE: mode
-      })
+      const run = await runCli(
+        ["sync", dir, "--source", `bench-import-${mode}-${round}`, "--maintenance", mode, "--json"],
+        {
+          ...env,
+          TIDEMARK_MAINTENANCE: mode
+        }
+      )
       imports[mode].push(run.seconds)
       // Debt left by an import with off would get a payer at the next command's start: dropped.
-      if (mode === "off") await query("DELETE FROM tidemark.maintenance_debt WHERE source_id = $1", [`bench-import-off-${round}`])
+      if (mode === "off")
+        await query("DELETE FROM tidemark.maintenance_debt WHERE source_id = $1", [`bench-import-off-${round}`])
       // The payer in the background finishes before the next import, so that it never competes
       // with one (it may not have taken its lease yet when the sync returns: wait for the debt).
       for (let waited = 0; waited < 600; waited++) {

@@ -24,8 +24,8 @@ const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length -
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const contentOf = async (source, key) =>
-  (await client.query("SELECT content FROM tidemark.documents WHERE source_id = $1 AND key = $2", [source, key])).rows[0]
-    ?.content
+  (await client.query("SELECT content FROM tidemark.documents WHERE source_id = $1 AND key = $2", [source, key]))
+    .rows[0]?.content
 
 try {
   for (const n of [1000, big]) {

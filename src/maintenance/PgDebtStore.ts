@@ -64,7 +64,8 @@ export const layer = Layer.effect(
   DebtStore,
   Effect.map(MainDb, ({ sql }) =>
     DebtStore.of({
-      record: (sourceId, kinds, changed) => recordIn(sql, sourceId, kinds, changed).pipe(Effect.asVoid, wrapSql(store, "record debt")),
+      record: (sourceId, kinds, changed) =>
+        recordIn(sql, sourceId, kinds, changed).pipe(Effect.asVoid, wrapSql(store, "record debt")),
       list: (sourceId) =>
         (sourceId === undefined
           ? sql<Row>`SELECT * FROM tidemark.maintenance_debt ORDER BY source_id, kind`

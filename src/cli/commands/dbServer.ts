@@ -89,7 +89,8 @@ const urlCommand = Command.make(
       const paths = yield* embedded("url")
       const state = yield* ServerControl.describe(paths)
       if (flags.json) return yield* Console.log(JSON.stringify(state))
-      if (!state.running) yield* Console.error("tidemark: the embedded server is not running: start it with tidemark db start")
+      if (!state.running)
+        yield* Console.error("tidemark: the embedded server is not running: start it with tidemark db start")
       if (!flags.tcp) return yield* Console.log(state.socketUrl)
       if (state.tcpUrl === null) {
         return yield* new UsageError({

@@ -13,7 +13,9 @@ export const searchCommand = Command.make(
       Args.withDescription('Web-search syntax: words, "a phrase", -excluded, this or that.')
     ),
     source: Options.text("source").pipe(Options.withDescription("Only this source."), Options.optional),
-    limit: Flags.integerIn("limit", "Results at most (default 10).", { min: 1, max: 1000 }).pipe(Options.withDefault(10)),
+    limit: Flags.integerIn("limit", "Results at most (default 10).", { min: 1, max: 1000 }).pipe(
+      Options.withDefault(10)
+    ),
     json: Options.boolean("json").pipe(Options.withDescription("Print the answer as JSON."))
   },
   (flags) =>

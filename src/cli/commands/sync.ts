@@ -96,24 +96,24 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
       )
     if (flags.jsonl) {
       const jsonlOptions = (p: Ref.Ref<typeof initialProgress>): JsonlSync.JsonlOptions => ({
-          sourceId,
-          root,
-          selection: {
-            include: flags.include,
-            exclude: [...JsonlFiles.defaultSelection.exclude, ...flags.exclude]
-          },
-          fields: {
-            idField: Option.match(flags.idField, { onNone: () => null, onSome: fieldPath }),
-            messageFields: Option.match(flags.messageField, {
-              onNone: () => defaultEntryFields.messageFields,
-              onSome: (field) => [fieldPath(field)]
-            })
-          },
-          maxLineBytes: maxBytes,
-          mirror: flags.mirror,
-          concurrency: Math.min(flags.concurrency, 8),
-          ...common(flags, p)
-        })
+        sourceId,
+        root,
+        selection: {
+          include: flags.include,
+          exclude: [...JsonlFiles.defaultSelection.exclude, ...flags.exclude]
+        },
+        fields: {
+          idField: Option.match(flags.idField, { onNone: () => null, onSome: fieldPath }),
+          messageFields: Option.match(flags.messageField, {
+            onNone: () => defaultEntryFields.messageFields,
+            onSome: (field) => [fieldPath(field)]
+          })
+        },
+        maxLineBytes: maxBytes,
+        mirror: flags.mirror,
+        concurrency: Math.min(flags.concurrency, 8),
+        ...common(flags, p)
+      })
       if (flags.watch) {
         yield* watching(Watching.logs(root), (lease, p) => JsonlSync.runWithLease(jsonlOptions(p), p, lease))
         return

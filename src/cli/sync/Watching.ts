@@ -84,7 +84,10 @@ export interface WatchRun<E, R> {
   readonly lease: LeaseOptions
   readonly progress: Ref.Ref<Progress>
   readonly round: (lease: Lease, progress: Ref.Ref<Progress>) => Effect.Effect<RoundSummary, E, R>
-  readonly aroundFirst: <A, E1, R1>(first: Effect.Effect<A, E1, R1>, progress: Ref.Ref<Progress>) => Effect.Effect<A, E1, R1>
+  readonly aroundFirst: <A, E1, R1>(
+    first: Effect.Effect<A, E1, R1>,
+    progress: Ref.Ref<Progress>
+  ) => Effect.Effect<A, E1, R1>
 }
 
 /** The round's debt, paid here; a failure is said and left owed (the next round or command pays it). */
@@ -112,7 +115,16 @@ export const run = <E, R>(options: WatchRun<E, R>) =>
       onRound: (report) =>
         Effect.gen(function* () {
           yield* options.json
-            ? Console.log(JSON.stringify({ type: "round", round: report.round, reason: report.reason, changes: report.changes, seconds: report.seconds, ...report.summary }))
+            ? Console.log(
+                JSON.stringify({
+                  type: "round",
+                  round: report.round,
+                  reason: report.reason,
+                  changes: report.changes,
+                  seconds: report.seconds,
+                  ...report.summary
+                })
+              )
             : Console.log(describe(report))
           if (options.maintenance !== "off" && changedBy(report.summary) > 0) yield* payRound(options.sourceId)
         })

@@ -62,7 +62,8 @@ const attach = (paths: EmbeddedPaths) =>
       if (!PgServer.isInitialized(paths)) yield* PgServer.initialize(paths, runAs)
       yield* PgServer.start(paths, runAs)
       serverPid = yield* PgServer.runningPid(paths, runAs)
-      if (serverPid !== undefined) yield* Ownership.write(paths, { by: "command", pid: serverPid, port: serverPort, tcp: false })
+      if (serverPid !== undefined)
+        yield* Ownership.write(paths, { by: "command", pid: serverPid, port: serverPort, tcp: false })
       yield* Effect.logInfo(
         `embedded PostgreSQL ${PgServer.majorVersion(paths)} started in ${paths.home} (Unix socket only)`
       )
@@ -71,7 +72,12 @@ const attach = (paths: EmbeddedPaths) =>
     }
     yield* ensureDatabase(paths)
     const owner = yield* Ownership.read(paths, serverPid ?? 0)
-    return { runAs, adopted, serverPid: serverPid ?? 0, startedBy: Option.match(owner, { onNone: () => "other" as const, onSome: (o) => o.by }) }
+    return {
+      runAs,
+      adopted,
+      serverPid: serverPid ?? 0,
+      startedBy: Option.match(owner, { onNone: () => "other" as const, onSome: (o) => o.by })
+    }
   }).pipe(
     Effect.onError(() => ClientRegistry.unregister(paths.clientsDir)),
     Effect.scoped

@@ -141,7 +141,10 @@ export const start = Effect.fn("ServerControl.start")(function* (
   yield* PgServer.start(paths, runAs, listen)
   const pid = yield* PgServer.runningPid(paths, runAs)
   if (pid === undefined) {
-    return yield* new PgServer.EmbeddedServerError({ reason: "the server started but is not running", hint: `see ${paths.logFile}` })
+    return yield* new PgServer.EmbeddedServerError({
+      reason: "the server started but is not running",
+      hint: `see ${paths.logFile}`
+    })
   }
   yield* Ownership.write(paths, { by: "db start", pid, port: listen.port, tcp: listen.tcp })
   yield* ensureDatabase(paths)

@@ -87,7 +87,11 @@ export const layerMemory: Layer.Layer<FileWatcher | MemoryWatcher> = Layer.effec
       watch: (dir) =>
         Effect.acquireRelease(
           Effect.tap(Queue.unbounded<Change>(), (queue) => Effect.sync(() => queues.set(dir, queue))),
-          (queue) => Effect.zipRight(Effect.sync(() => queues.delete(dir)), Queue.shutdown(queue))
+          (queue) =>
+            Effect.zipRight(
+              Effect.sync(() => queues.delete(dir)),
+              Queue.shutdown(queue)
+            )
         )
     })
     const memory = MemoryWatcher.of({

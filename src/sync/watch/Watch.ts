@@ -93,7 +93,10 @@ export interface WatchOptions<S, E, R> {
   /** One sync under the watch's lease. */
   readonly round: (lease: Lease, progress: Ref.Ref<Progress>) => Effect.Effect<S, E, R>
   /** Around the first round (e.g. a progress display). */
-  readonly aroundFirst?: <A, E1, R1>(first: Effect.Effect<A, E1, R1>, progress: Ref.Ref<Progress>) => Effect.Effect<A, E1, R1>
+  readonly aroundFirst?: <A, E1, R1>(
+    first: Effect.Effect<A, E1, R1>,
+    progress: Ref.Ref<Progress>
+  ) => Effect.Effect<A, E1, R1>
   readonly onRound: (report: RoundReport<S>) => Effect.Effect<void, E, R>
 }
 
@@ -115,7 +118,9 @@ export const watch = Effect.fn("Watch.watch")(function* <S, E, R>(options: Watch
               yield* Ref.set(progress, initialProgress)
               const started = yield* Clock.currentTimeMillis
               const sync = retryUnderLease(lease, progress, options.round(lease, progress))
-              const summary = yield* round === 1 && options.aroundFirst !== undefined ? options.aroundFirst(sync, progress) : sync
+              const summary = yield* round === 1 && options.aroundFirst !== undefined
+                ? options.aroundFirst(sync, progress)
+                : sync
               const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
               yield* options.onRound({ ...trigger, round, seconds, summary })
             })
