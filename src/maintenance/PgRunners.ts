@@ -55,7 +55,8 @@ export const layer = Layer.effect(
         // the revision: the rerun finds it.
         let after = ""
         for (;;) {
-          // The batch's last key comes from the database: its collation orders the keys.
+          // The batch's last key comes from the database: its collation orders the keys. The rows
+          // are found by the primary key (`= ANY` of an array; `IN` was planned as a scan).
           const [batch] = yield* sql<{ updated: number; last: string | null }>`
             WITH batch AS (
               SELECT key FROM tidemark.documents
@@ -65,7 +66,7 @@ export const layer = Layer.effect(
               UPDATE tidemark.documents d
                  SET tsv = setweight(to_tsvector(${config}::regconfig, coalesce(d.title, '')), 'A')
                         || setweight(to_tsvector(${config}::regconfig, d.content), 'B')
-               WHERE d.source_id = ${sourceId} AND d.tsv IS NULL AND d.key IN (SELECT key FROM batch)
+               WHERE d.source_id = ${sourceId} AND d.tsv IS NULL AND d.key = ANY(ARRAY(SELECT key FROM batch))
               RETURNING 1)
             SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT max(key) FROM batch) AS last`
           if (batch === undefined || batch.last === null) return total
