@@ -2,7 +2,7 @@
  * File-system notifications as a queue of changes, for the life of a scope:
  * `@parcel/watcher` (inotify on Linux, FSEvents on macOS; native, no polling).
  * A notification the OS dropped (a queue overflow) arrives as `Overflow`: the
- * watch rescans. The in-memory twin lets a test say what changed, and when.
+ * watch rescans.
  */
 import { createRequire } from "node:module"
 import { Context, Data, Effect, Layer, Queue, type Scope } from "effect"
@@ -71,33 +71,5 @@ export const layerParcel = Layer.sync(FileWatcher, () =>
         )
         return changes
       })
-  })
-)
-
-/** Changes a test offers itself (`offer`); `watched` says what is being watched now. */
-export class MemoryWatcher extends Context.Tag("tidemark/MemoryWatcher")<
-  MemoryWatcher,
-  { readonly offer: (change: Change) => Effect.Effect<void>; readonly watched: Effect.Effect<ReadonlyArray<string>> }
->() {}
-
-export const layerMemory: Layer.Layer<FileWatcher | MemoryWatcher> = Layer.effectContext(
-  Effect.gen(function* () {
-    const queues = new Map<string, Queue.Queue<Change>>()
-    const watcher = FileWatcher.of({
-      watch: (dir) =>
-        Effect.acquireRelease(
-          Effect.tap(Queue.unbounded<Change>(), (queue) => Effect.sync(() => queues.set(dir, queue))),
-          (queue) =>
-            Effect.zipRight(
-              Effect.sync(() => queues.delete(dir)),
-              Queue.shutdown(queue)
-            )
-        )
-    })
-    const memory = MemoryWatcher.of({
-      offer: (change) => Effect.forEach([...queues.values()], (queue) => Queue.offer(queue, change), { discard: true }),
-      watched: Effect.sync(() => [...queues.keys()])
-    })
-    return Context.make(FileWatcher, watcher).pipe(Context.add(MemoryWatcher, memory))
   })
 )
