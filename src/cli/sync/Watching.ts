@@ -12,7 +12,6 @@ import type { Lease } from "../../lock/LeaseLock.js"
 import * as Payer from "../../maintenance/Payer.js"
 import * as Git from "../../source/git/Git.js"
 import type * as JsonlSync from "../../source/jsonl/JsonlSync.js"
-import type { Source } from "../../source/Source.js"
 import type { Progress } from "../../sync/Progress.js"
 import type * as SyncProgram from "../../sync/SyncProgram.js"
 import * as FileWatcher from "../../sync/watch/FileWatcher.js"
@@ -140,5 +139,3 @@ export const timingsOf = (flags: {
   ...Option.match(flags.debounce, { onNone: () => ({}), onSome: (debounce) => ({ debounce }) }),
   ...Option.match(flags.rescanEvery, { onNone: () => ({}), onSome: (rescanEvery) => ({ rescanEvery }) })
 })
-
-export type { Source }
