@@ -16,23 +16,14 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import pg from "pg"
-import { database, machine, root, runCli, scratchTmpdir, serverCpuSeconds } from "./lib.mjs"
+import { database, machine, root, runCli, scratchTmpdir, serverCpuSeconds, queryOnce } from "./lib.mjs"
 
 const [files = 1000, entries = 10000, appended = 10, flood = 100000] = process.argv.slice(2).map(Number)
 console.log(`${machine()}; node scripts/bench/jsonl.mjs ${files} ${entries} ${appended} ${flood}`)
 const scratch = scratchTmpdir("bench-jsonl")
 const db = await database()
 const env = { DATABASE_URL: db.url }
-const query = async (text, values = []) => {
-  const client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-  try {
-    return (await client.query(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+const query = (text, values = []) => queryOnce(db.url, text, values)
 const past = new Date(Date.UTC(2025, 0, 1))
 const entry = (f, n) =>
   JSON.stringify({

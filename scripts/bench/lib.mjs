@@ -2,6 +2,7 @@
 // scratch home, or $DATABASE_URL), corpora of files, timing and reporting.
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import pg from "pg"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -136,3 +137,14 @@ export const runCli = (args, env, bin = cli) =>
   })
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+/** One query on a connection of its own (`url`): rows. */
+export const queryOnce = async (url, text, values = []) => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(text, values)).rows
+  } finally {
+    await client.end()
+  }
+}

@@ -14,24 +14,15 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Layer, ManagedRuntime } from "effect"
-import pg from "pg"
 import { Database, Payer, PgRunners, Search, Tidemark } from "../../dist/index.js"
-import { corpus, database, machine, median, runCli, scratchTmpdir, settingsLayer } from "./lib.mjs"
+import { corpus, database, machine, median, runCli, scratchTmpdir, settingsLayer, queryOnce } from "./lib.mjs"
 
 const n = Number(process.argv[2] ?? 100000)
 console.log(`${machine()}; node scripts/bench/maintenance.mjs ${n}`)
 const scratch = scratchTmpdir("bench-maintenance")
 const db = await database()
 const env = { DATABASE_URL: db.url }
-const query = async (text, values = []) => {
-  const client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-  try {
-    return (await client.query(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+const query = (text, values = []) => queryOnce(db.url, text, values)
 const layer = Layer.provideMerge(PgRunners.layer, Tidemark.storesPg).pipe(
   Layer.provideMerge(Database.layer),
   Layer.provide(settingsLayer(db.url))
