@@ -79,7 +79,7 @@ try {
   for (const key of keys) fs.appendFileSync(path.join(dir, key), "\nchanged for the benchmark\n")
   await runCli(["sync", dir, "--source", source, "--maintenance", "off", "--json"], env)
   const small = await seconds(() => inProcess(Payer.payDue(source)))
-  const touched = small.value[0].kinds.map((k) => `${k.kind} ${k.done}`).join(", ")
+  const touched = small.value[0].kinds.map((k) => `${k.kind} ${k.done} in ${k.millis} ms`).join(", ")
   console.log(
     `after 10 of ${n} changed: payment in ${(small.seconds * 1000).toFixed(0)} ms (${touched}) (goal < 200 ms, 10 rows)`
   )

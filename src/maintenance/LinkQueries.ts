@@ -70,7 +70,7 @@ export const ofDocument = Effect.fn("LinkQueries.ofDocument")(
      WHERE source_id = ${sourceId} AND lower(target) = ANY(${textArray([...new Set(names)])}::text[]) AND to_key = ${key}
      ORDER BY from_key, position`
     const [behind] = yield* sql<{ n: string }>`
-    SELECT count(*) AS n FROM tidemark.documents WHERE source_id = ${sourceId} AND links_version IS DISTINCT FROM version`
+    SELECT count(*) AS n FROM tidemark.documents WHERE source_id = ${sourceId} AND links_version IS NULL`
     return {
       outgoing: outgoing.map(toLink),
       backlinks: backlinks.map(toLink),

@@ -8,7 +8,7 @@
  * is owed to the next payer). A failing kind backs off (5 min doubling to 30)
  * and the other kinds are still paid.
  */
-import { Effect, Either } from "effect"
+import { Clock, Effect, Either } from "effect"
 import { LeaseLock } from "../lock/LeaseLock.js"
 import type { LeaseTimings } from "../lock/LeaseTimings.js"
 import { backoffAfter, type DebtRow, type Kind, kinds as kindOrder } from "./Debt.js"
@@ -22,6 +22,8 @@ export interface KindReport {
   /** Items done (documents indexed or linked, ops purged...). */
   readonly done: number
   readonly reruns: number
+  /** How long the kind took, its runs and the debt bookkeeping together. */
+  readonly millis: number
   readonly error?: string
 }
 
@@ -42,6 +44,8 @@ const payKind = (row: DebtRow, payer: string, onDone: (items: number) => Effect.
   Effect.gen(function* () {
     const debt = yield* DebtStore
     const runners = yield* Runners
+    const started = yield* Clock.currentTimeMillis
+    const millis = Effect.map(Clock.currentTimeMillis, (now) => now - started)
     let done = 0
     let reruns = 0
     for (let rerun = false; ; rerun = true) {
@@ -59,12 +63,36 @@ const payKind = (row: DebtRow, payer: string, onDone: (items: number) => Effect.
         const retryAfter = backoffAfter(row.attempts + 1)
         yield* debt.failed(row.sourceId, row.kind, error, retryAfter)
         yield* Effect.logWarning(`maintenance of ${row.sourceId} (${row.kind}) failed, retried later: ${error}`)
-        return { sourceId: row.sourceId, kind: row.kind, outcome: "failed", done, reruns, error } satisfies KindReport
+        return {
+          sourceId: row.sourceId,
+          kind: row.kind,
+          outcome: "failed",
+          done,
+          reruns,
+          millis: yield* millis,
+          error
+        } satisfies KindReport
       }
       if ((yield* debt.paid(row.sourceId, row.kind, revision)) === "paid") {
-        return { sourceId: row.sourceId, kind: row.kind, outcome: "paid", done, reruns } satisfies KindReport
+        return {
+          sourceId: row.sourceId,
+          kind: row.kind,
+          outcome: "paid",
+          done,
+          reruns,
+          millis: yield* millis
+        } satisfies KindReport
       }
-      if (rerun) return { sourceId: row.sourceId, kind: row.kind, outcome: "owed", done, reruns } satisfies KindReport
+      if (rerun) {
+        return {
+          sourceId: row.sourceId,
+          kind: row.kind,
+          outcome: "owed",
+          done,
+          reruns,
+          millis: yield* millis
+        } satisfies KindReport
+      }
       reruns++
     }
   })

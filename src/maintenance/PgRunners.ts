@@ -11,7 +11,10 @@
  *            replaced, and marked done for the version they were read from.
  *   analyze  the statistics of the tables a source writes, when enough rows
  *            changed since the last ANALYZE (only the columns queries select on:
- *            sampling the content would cost most of it).
+ *            sampling the content would cost most of it). Documents are vacuumed
+ *            too: after a large change the search and links payments (paid
+ *            before this kind) left a dead row and index entry per document, and
+ *            the next small payment would walk them all (0.3 s at 100,000).
  *   purge    closed ops beyond the last few of each source, leftover banked
  *            items, item errors of JSONL files that are gone, the run state of a
  *            source not synced for 30 days (`status` shows the last sync's
@@ -50,9 +53,9 @@ export const layer = Layer.effect(
         const config = yield* searchConfig(sourceId)
         let total = 0
         // In key order from where the last batch ended: each batch reads only its own rows of the
-        // partial index (ordered, so the planner walks the index even when its statistics still
-        // count the rows an earlier payment filled). A document changed behind the cursor moved
-        // the revision: the rerun finds it.
+        // partial index `documents_search_due` (ordered, so the planner walks the index even when
+        // its statistics still count the rows an earlier payment filled). A document changed
+        // behind the cursor moved the revision: the rerun finds it.
         let after = ""
         for (;;) {
           // The batch's last key comes from the database: its collation orders the keys. The rows
@@ -81,10 +84,10 @@ export const layer = Layer.effect(
         let total = 0
         let after = ""
         for (;;) {
-          // Keyset paging, as for search.
+          // Keyset paging through `documents_links_due`, as for search.
           const docs = yield* sql<{ key: string; version: string; title: string | null; content: string }>`
             SELECT key, version, title, content FROM tidemark.documents
-             WHERE source_id = ${sourceId} AND links_version IS DISTINCT FROM version AND key > ${after}
+             WHERE source_id = ${sourceId} AND links_version IS NULL AND key > ${after}
              ORDER BY key LIMIT ${linksBatch}`
           if (docs.length === 0) return total
           after = docs[docs.length - 1]!.key
@@ -145,7 +148,7 @@ export const layer = Layer.effect(
         yield* sql.unsafe(
           row?.kind === "jsonl"
             ? "ANALYZE tidemark.entries (source_id, stream, identity)"
-            : "ANALYZE tidemark.documents (source_id, key, source_version)"
+            : "VACUUM (ANALYZE) tidemark.documents (source_id, key, source_version)"
         )
         // Changes counted meanwhile still count toward the next one.
         yield* sql`

@@ -99,7 +99,7 @@ export const layer = Layer.effect(
       ON CONFLICT (source_id, key) DO UPDATE SET
         version = excluded.version, source_version = excluded.source_version, size = excluded.size,
         mtime = excluded.mtime, content = excluded.content, frontmatter = excluded.frontmatter,
-        title = excluded.title, tsv = NULL, imported_at = excluded.imported_at
+        title = excluded.title, tsv = NULL, links_version = NULL, imported_at = excluded.imported_at
       RETURNING (xmax = 0) AS inserted)
       SELECT count(*) FILTER (WHERE inserted) AS inserted FROM w`.pipe(Effect.map((rows) => Number(rows[0]!.inserted)))
 

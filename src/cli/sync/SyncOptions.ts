@@ -111,7 +111,9 @@ export const syncOptions = {
     "Stop cooperatively after this long (e.g. 90s, 5m), saving progress: exit 75.",
     "1 millis"
   ),
-  concurrency: Flags.integerIn("concurrency", "Files read at once (default 4).", { min: 1, max: 64 }).pipe(Options.withDefault(4)),
+  concurrency: Flags.integerIn("concurrency", "Files read at once (default 4).", { min: 1, max: 64 }).pipe(
+    Options.withDefault(4)
+  ),
   json: Options.boolean("json").pipe(
     Options.withDescription("Progress as JSON lines on stderr, the result as JSON on stdout.")
   ),
@@ -137,7 +139,5 @@ export const syncOptions = {
   maxSizeMb: Flags.integerIn("max-size-mb", "Larger files (JSONL: lines) are item errors (default 10).", {
     min: 1,
     max: 1024
-  }).pipe(
-    Options.withDefault(10)
-  )
+  }).pipe(Options.withDefault(10))
 }
