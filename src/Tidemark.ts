@@ -10,10 +10,10 @@
  *                with the documents sink
  *   layerMemory  the same services in memory, timed by `Clock`
  */
-import { Effect, Layer } from "effect"
+import { Layer } from "effect"
 import * as Backfills from "./db/Backfills.js"
 import * as Database from "./db/Database.js"
-import * as Migrations from "./db/Migrations.js"
+import * as Readiness from "./db/Readiness.js"
 import { ownBackfills } from "./db/ownBackfills.js"
 import * as StderrLogger from "./log/StderrLogger.js"
 import type { CheckpointStore } from "./checkpoint/CheckpointStore.js"
@@ -93,7 +93,7 @@ export const layerPgWith = (options: PgOptions = {}) => {
     (layer, step) => Layer.provideMerge(Backfills.register(step), layer),
     ownBackfills
   )
-  const migrated = Layer.effectDiscard(Effect.zipRight(Migrations.migrate(), Backfills.runPending()))
+  const migrated = Layer.effectDiscard(Readiness.ensureReady())
   const services = Layer.merge(storesPg, options.sink ?? DocumentsSink.layer)
   return Layer.merge(services, migrated).pipe(Layer.provideMerge(Layer.merge(Database.layer, registry)))
 }

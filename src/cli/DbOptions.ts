@@ -5,11 +5,10 @@
 import { Options } from "@effect/cli"
 import * as path from "node:path"
 import { Effect, Layer, Logger, LogLevel, Option, type Redacted } from "effect"
-import * as Backfills from "../db/Backfills.js"
 import * as Database from "../db/Database.js"
 import { checkDatabaseUrl, DbSettings, dbSettingsConfig, poolSizeRange } from "../db/DbSettings.js"
 import { integerIn } from "./flags.js"
-import * as Migrations from "../db/Migrations.js"
+import * as Readiness from "../db/Readiness.js"
 import { ownBackfills } from "../db/ownBackfills.js"
 import * as PgDebtStore from "../maintenance/PgDebtStore.js"
 import { scheduleUnattended } from "./maintenance/Background.js"
@@ -103,8 +102,7 @@ export const withDatabase =
   <A, E, R>(self: Effect.Effect<A, E, R>) =>
     Effect.gen(function* () {
       if (options.migrateFirst ?? true) {
-        yield* Migrations.migrate()
-        yield* Backfills.runPending()
+        yield* Readiness.ensureReady()
       }
       // Debt nobody is paying (a killed sync or payer left it) gets a payer now.
       if (options.scheduleMaintenance ?? true) yield* scheduleUnattended.pipe(Effect.provide(PgDebtStore.layer))

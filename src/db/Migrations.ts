@@ -52,6 +52,22 @@ const fileName = /^(\d{4})_([a-z0-9_]+)\.sql$/
 
 const describe = (m: { readonly id: number; readonly name: string }) => `${String(m.id).padStart(4, "0")}_${m.name}`
 
+/** The migrations there are, by file name only (ids and names, in order): nothing is read. */
+export const listMigrations = (
+  dir: string = defaultMigrationsDir
+): Effect.Effect<ReadonlyArray<{ readonly id: number; readonly name: string }>, MigrationError> =>
+  Effect.try({
+    try: () =>
+      fs
+        .readdirSync(dir)
+        .flatMap((entry) => {
+          const match = fileName.exec(entry)
+          return match === null ? [] : [{ id: Number(match[1]), name: match[2]! }]
+        })
+        .sort((a, b) => a.id - b.id),
+    catch: (cause) => new MigrationError({ migration: dir, reason: `cannot read migrations: ${String(cause)}` })
+  })
+
 export const loadMigrations = (
   dir: string = defaultMigrationsDir
 ): Effect.Effect<ReadonlyArray<Migration>, MigrationError> =>

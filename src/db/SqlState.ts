@@ -5,6 +5,8 @@
 import { SqlError } from "@effect/sql/SqlError"
 
 export const uniqueViolation = "23505"
+/** A table that is not there (a database tidemark never migrated). */
+export const undefinedTable = "42P01"
 /** E.g. a role without the TEMP privilege on the database. */
 export const insufficientPrivilege = "42501"
 

@@ -122,10 +122,11 @@ export const layer = Layer.effect(
              WHERE d.source_version IS DISTINCT FROM u.version`,
           (rows) => rows.map((row) => ({ item: items[row.at - 1]!, stored: row.stored }))
         ).pipe(asSinkError("look up stored versions")),
+      // The count this sink keeps in the source's row with each write (migration 0009), not a
+      // count(*) that reads every key of the source at each sync.
       count: (sourceId) =>
-        Effect.map(
-          sql<{ count: string }>`SELECT count(*) AS count FROM tidemark.documents WHERE source_id = ${sourceId}`,
-          (rows) => Number(rows[0]!.count)
+        Effect.map(sql<{ documents: string }>`SELECT documents FROM tidemark.sources WHERE id = ${sourceId}`, (rows) =>
+          Number(rows[0]?.documents ?? 0)
         ).pipe(asSinkError("count documents")),
       keysAfter: (sourceId, after, limit) =>
         Effect.map(
