@@ -11,12 +11,16 @@
 //   node -e 0                   (node itself)
 //   tidemark --version          (node and the bundle loaded)
 //   tidemark sources            (start-up, connect, the migration check, one query)
+// and, in this process (connected once), the no-change sync's phases from its spans, and the
+// walk with one lstat per file alone.
 //
 //   node scripts/bench/vs-git-status.mjs [N=100000] [rounds=5]
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { cli, corpus, database, machine, median, runCli, warm } from "./lib.mjs"
+import { Effect, Layer, ManagedRuntime, Stream, Tracer } from "effect"
+import { DirSource, SyncProgram, Tidemark } from "../../dist/index.js"
+import { cli, corpus, database, machine, median, runCli, settingsLayer, warm } from "./lib.mjs"
 
 const n = Number(process.argv[2] ?? 100000)
 const rounds = Number(process.argv[3] ?? 5)
@@ -39,10 +43,10 @@ if (!fs.existsSync(path.join(tree, ".git", "bench-done"))) {
 }
 // The repository's own files are not notes: tidemark is pointed at a tree without them.
 const notes = `${tree}-notes`
-if (!fs.existsSync(`${notes}/.bench-done`)) {
+if (!fs.existsSync(`${notes}.bench-done`)) {
   fs.rmSync(notes, { recursive: true, force: true })
   fs.cpSync(source, notes, { recursive: true, preserveTimestamps: true })
-  fs.writeFileSync(`${notes}/.bench-done`, "")
+  fs.writeFileSync(`${notes}.bench-done`, "")
 }
 warm(tree)
 warm(notes)
@@ -85,6 +89,53 @@ try {
     times.version.push((await timed(process.execPath, [cli, "--version"])).seconds)
     times.sources.push((await runCli(["sources", "--json"], env)).seconds)
   }
+  // In process: the phases of the no-change sync (its spans), and the walk alone.
+  const spans = []
+  const recording = Effect.map(Effect.tracer, (native) =>
+    Tracer.make({
+      span: (...args) => {
+        const span = native.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: native.context
+    })
+  )
+  const runtime = ManagedRuntime.make(Tidemark.layerPg.pipe(Layer.provide(settingsLayer(db.url))))
+  const phases = {}
+  const walks = []
+  try {
+    for (let round = 0; round < rounds; round++) {
+      spans.length = 0
+      await runtime.runPromise(
+        Effect.flatMap(recording, (tracer) =>
+          Effect.scoped(
+            Effect.flatMap(DirSource.make(notes), (source) => SyncProgram.run({ sourceId: "gitstatus", source }))
+          ).pipe(Effect.withTracer(tracer))
+        )
+      )
+      for (const span of spans) {
+        if (span.status._tag !== "Ended") continue
+        ;(phases[span.name] ??= []).push(Number(span.status.endTime - span.status.startTime) / 1e9)
+      }
+      const started = performance.now()
+      let listed = 0
+      await runtime.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const source = yield* DirSource.make(notes)
+            const listing = yield* source.plan({}, null)
+            yield* Stream.runForEach(listing.items, (item) =>
+              Effect.sync(() => (listed += item.version.length > 0 ? 1 : 0))
+            )
+          })
+        )
+      )
+      walks.push((performance.now() - started) / 1000)
+    }
+  } finally {
+    await runtime.dispose()
+  }
   const f = (xs) => `median ${median(xs).toFixed(3)} s (${xs.map((x) => x.toFixed(3)).join(", ")})`
   console.log(`git status --porcelain: ${f(times.git)}`)
   console.log(`tidemark sync, no change: ${f(times.sync)}`)
@@ -96,6 +147,12 @@ try {
   console.log(
     `  the sync's own work: ${(median(times.sync) - median(times.sources)).toFixed(3)} s (list, lstat, compare, the op)`
   )
+  console.log(`in this process, connected once (medians of ${rounds}):`)
+  for (const [name, xs] of Object.entries(phases)
+    .sort((a, b) => median(b[1]) - median(a[1]))
+    .slice(0, 8))
+    console.log(`  span ${name}: ${median(xs).toFixed(3)} s`)
+  console.log(`  the walk with an lstat per file, alone: ${median(walks).toFixed(3)} s`)
 } finally {
   await db.stop()
 }
