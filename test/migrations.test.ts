@@ -1,11 +1,11 @@
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { DirectDb } from "../src/db/Database.js"
 import * as Database from "../src/db/Database.js"
 import * as Migrations from "../src/db/Migrations.js"
+import { migrationsDirWith } from "./support/migrationsDir.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const tablesIn = (schema: string) =>
@@ -20,16 +20,6 @@ const ledger = Effect.flatMap(
   DirectDb,
   ({ sql }) => sql<{ id: number; name: string }>`SELECT id, name FROM tidemark.schema_migrations ORDER BY id`
 )
-
-/** A migrations folder holding the shipped migrations plus `extra` files. */
-const migrationsDirWith = (extra: Record<string, string>) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-migrations-"))
-  for (const file of fs.readdirSync(Migrations.defaultMigrationsDir)) {
-    fs.copyFileSync(path.join(Migrations.defaultMigrationsDir, file), path.join(dir, file))
-  }
-  for (const [file, sql] of Object.entries(extra)) fs.writeFileSync(path.join(dir, file), sql)
-  return dir
-}
 
 describe("migrations", () => {
   it.scoped("apply once, create the schema, and are idempotent", () =>

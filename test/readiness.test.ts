@@ -1,6 +1,5 @@
 /** The start-up check: one query on an up-to-date database, the full migrator otherwise. */
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Ref } from "effect"
@@ -8,16 +7,8 @@ import * as Backfills from "../src/db/Backfills.js"
 import { DirectDb } from "../src/db/Database.js"
 import * as Migrations from "../src/db/Migrations.js"
 import * as Readiness from "../src/db/Readiness.js"
+import { migrationsDirWith } from "./support/migrationsDir.js"
 import * as TestDatabase from "./support/TestDatabase.js"
-
-const migrationsDirWith = (extra: Record<string, string>) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-readiness-"))
-  for (const file of fs.readdirSync(Migrations.defaultMigrationsDir)) {
-    fs.copyFileSync(path.join(Migrations.defaultMigrationsDir, file), path.join(dir, file))
-  }
-  for (const [file, sql] of Object.entries(extra)) fs.writeFileSync(path.join(dir, file), sql)
-  return dir
-}
 
 const appliedIds = Effect.flatMap(DirectDb, ({ sql }) =>
   Effect.map(sql<{ id: number }>`SELECT id FROM tidemark.schema_migrations ORDER BY id`, (rows) =>
