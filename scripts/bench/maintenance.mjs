@@ -10,7 +10,7 @@
 //    (alternating, 3 rounds each, fresh sources; the background payer's work is not the
 //    import's).
 //
-//   node scripts/bench/maintenance.mjs [N=100000]
+//   node scripts/bench/maintenance.mjs [N=100000] [imports]   ("imports": part 4 only)
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Layer, ManagedRuntime } from "effect"
@@ -18,7 +18,8 @@ import { Database, Payer, PgRunners, Search, Tidemark } from "../../dist/index.j
 import { corpus, database, machine, median, runCli, scratchTmpdir, settingsLayer, queryOnce } from "./lib.mjs"
 
 const n = Number(process.argv[2] ?? 100000)
-console.log(`${machine()}; node scripts/bench/maintenance.mjs ${n}`)
+const importsOnly = process.argv[3] === "imports"
+console.log(`${machine()}; node scripts/bench/maintenance.mjs ${process.argv.slice(2).join(" ")}`)
 const scratch = scratchTmpdir("bench-maintenance")
 const db = await database()
 const env = { DATABASE_URL: db.url }
@@ -40,77 +41,79 @@ const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length -
 try {
   const dir = corpus(`/tmp/tidemark-bench-corpus-${n}`, n)
   const source = "bench-maintenance"
-  await runCli(["sync", dir, "--source", source, "--maintenance", "off", "--json"], env)
+  if (!importsOnly) {
+    await runCli(["sync", dir, "--source", source, "--maintenance", "off", "--json"], env)
 
-  // 1. The search debt of every document, against its floor.
-  const floor = async () => {
-    await query("UPDATE tidemark.documents SET tsv = NULL WHERE source_id = $1", [source])
-    await query("VACUUM ANALYZE tidemark.documents")
-    return (
-      await seconds(() =>
-        query(
-          `UPDATE tidemark.documents d
+    // 1. The search debt of every document, against its floor.
+    const floor = async () => {
+      await query("UPDATE tidemark.documents SET tsv = NULL WHERE source_id = $1", [source])
+      await query("VACUUM ANALYZE tidemark.documents")
+      return (
+        await seconds(() =>
+          query(
+            `UPDATE tidemark.documents d
               SET tsv = setweight(to_tsvector('simple', coalesce(d.title, '')), 'A') || setweight(to_tsvector('simple', d.content), 'B')
             WHERE d.source_id = $1`,
-          [source]
+            [source]
+          )
         )
-      )
-    ).seconds
-  }
-  const floorBefore = await floor()
-  await query("UPDATE tidemark.documents SET tsv = NULL WHERE source_id = $1", [source])
-  await query("VACUUM ANALYZE tidemark.documents")
-  await query(
-    "UPDATE tidemark.maintenance_debt SET pending_since = now(), next_attempt_at = now(), revision = revision + 1 WHERE source_id = $1",
-    [source]
-  )
-  const ours = await seconds(() => inProcess(Payer.payDue(source, { kinds: ["search"] })))
-  const floorAfter = await floor()
-  await inProcess(Payer.payDue(source, { kinds: ["links", "analyze", "purge"] }))
-  const done = ours.value[0].kinds[0].done
-  console.log(
-    `search debt of ${done} documents: ${ours.seconds.toFixed(2)} s; floor (one UPDATE) ${floorBefore.toFixed(2)} s / ${floorAfter.toFixed(2)} s; ratio ${(ours.seconds / ((floorBefore + floorAfter) / 2)).toFixed(2)}× (goal ≤ 1.2×)`
-  )
+      ).seconds
+    }
+    const floorBefore = await floor()
+    await query("UPDATE tidemark.documents SET tsv = NULL WHERE source_id = $1", [source])
+    await query("VACUUM ANALYZE tidemark.documents")
+    await query(
+      "UPDATE tidemark.maintenance_debt SET pending_since = now(), next_attempt_at = now(), revision = revision + 1 WHERE source_id = $1",
+      [source]
+    )
+    const ours = await seconds(() => inProcess(Payer.payDue(source, { kinds: ["search"] })))
+    const floorAfter = await floor()
+    await inProcess(Payer.payDue(source, { kinds: ["links", "analyze", "purge"] }))
+    const done = ours.value[0].kinds[0].done
+    console.log(
+      `search debt of ${done} documents: ${ours.seconds.toFixed(2)} s; floor (one UPDATE) ${floorBefore.toFixed(2)} s / ${floorAfter.toFixed(2)} s; ratio ${(ours.seconds / ((floorBefore + floorAfter) / 2)).toFixed(2)}× (goal ≤ 1.2×)`
+    )
 
-  // 2. Ten documents change.
-  const keys = (
-    await query("SELECT key FROM tidemark.documents WHERE source_id = $1 ORDER BY key LIMIT 10", [source])
-  ).map((r) => r.key)
-  for (const key of keys) fs.appendFileSync(path.join(dir, key), "\nchanged for the benchmark\n")
-  await runCli(["sync", dir, "--source", source, "--maintenance", "off", "--json"], env)
-  const small = await seconds(() => inProcess(Payer.payDue(source)))
-  const touched = small.value[0].kinds.map((k) => `${k.kind} ${k.done} in ${k.millis} ms`).join(", ")
-  console.log(
-    `after 10 of ${n} changed: payment in ${(small.seconds * 1000).toFixed(0)} ms (${touched}) (goal < 200 ms, 10 rows)`
-  )
+    // 2. Ten documents change.
+    const keys = (
+      await query("SELECT key FROM tidemark.documents WHERE source_id = $1 ORDER BY key LIMIT 10", [source])
+    ).map((r) => r.key)
+    for (const key of keys) fs.appendFileSync(path.join(dir, key), "\nchanged for the benchmark\n")
+    await runCli(["sync", dir, "--source", source, "--maintenance", "off", "--json"], env)
+    const small = await seconds(() => inProcess(Payer.payDue(source)))
+    const touched = small.value[0].kinds.map((k) => `${k.kind} ${k.done} in ${k.millis} ms`).join(", ")
+    console.log(
+      `after 10 of ${n} changed: payment in ${(small.seconds * 1000).toFixed(0)} ms (${touched}) (goal < 200 ms, 10 rows)`
+    )
 
-  // 3. Search latency.
-  // Mostly selective queries (a number, a tag, a phrase, an exclusion), and every fifth a word
-  // every document has (ranking then reads all 100,000 vectors): reported apart.
-  const selective = (i) =>
-    [
-      `${(i * 7919) % n}`,
-      `t${i % 13} ${(i * 31) % n}`,
-      `"note ${(i * 104729) % n}"`,
-      `${i} or ${i + 500}`,
-      `${(i * 13) % n} -words`
-    ][i % 5]
-  const broad = ["words", "note", "line of note"]
-  const queries = Array.from({ length: 100 }, (_, i) => (i % 5 === 4 ? broad[i % broad.length] : selective(i)))
-  const inProc = []
-  const inProcBroad = []
-  for (const [i, q] of queries.entries()) {
-    const ms = (await seconds(() => inProcess(Search.search(q, { sourceId: source, limit: 10 })))).seconds * 1000
-    ;(i % 5 === 4 ? inProcBroad : inProc).push(ms)
+    // 3. Search latency.
+    // Mostly selective queries (a number, a tag, a phrase, an exclusion), and every fifth a word
+    // every document has (ranking then reads all 100,000 vectors): reported apart.
+    const selective = (i) =>
+      [
+        `${(i * 7919) % n}`,
+        `t${i % 13} ${(i * 31) % n}`,
+        `"note ${(i * 104729) % n}"`,
+        `${i} or ${i + 500}`,
+        `${(i * 13) % n} -words`
+      ][i % 5]
+    const broad = ["words", "note", "line of note"]
+    const queries = Array.from({ length: 100 }, (_, i) => (i % 5 === 4 ? broad[i % broad.length] : selective(i)))
+    const inProc = []
+    const inProcBroad = []
+    for (const [i, q] of queries.entries()) {
+      const ms = (await seconds(() => inProcess(Search.search(q, { sourceId: source, limit: 10 })))).seconds * 1000
+      ;(i % 5 === 4 ? inProcBroad : inProc).push(ms)
+    }
+    const cliTimes = []
+    for (const q of queries.filter((_, i) => i % 5 !== 4).slice(0, 30))
+      cliTimes.push((await runCli(["search", q, "--source", source, "--json"], env)).seconds * 1000)
+    console.log(
+      `search, in process: p50 ${percentile(inProc, 0.5).toFixed(1)} ms, p95 ${percentile(inProc, 0.95).toFixed(1)} ms (${inProc.length} selective queries); ` +
+        `a word in every document: p50 ${percentile(inProcBroad, 0.5).toFixed(0)} ms, p95 ${percentile(inProcBroad, 0.95).toFixed(0)} ms (${inProcBroad.length}); ` +
+        `whole CLI call: p50 ${percentile(cliTimes, 0.5).toFixed(0)} ms, p95 ${percentile(cliTimes, 0.95).toFixed(0)} ms (30 selective queries)`
+    )
   }
-  const cliTimes = []
-  for (const q of queries.filter((_, i) => i % 5 !== 4).slice(0, 30))
-    cliTimes.push((await runCli(["search", q, "--source", source, "--json"], env)).seconds * 1000)
-  console.log(
-    `search, in process: p50 ${percentile(inProc, 0.5).toFixed(1)} ms, p95 ${percentile(inProc, 0.95).toFixed(1)} ms (${inProc.length} selective queries); ` +
-      `a word in every document: p50 ${percentile(inProcBroad, 0.5).toFixed(0)} ms, p95 ${percentile(inProcBroad, 0.95).toFixed(0)} ms (${inProcBroad.length}); ` +
-      `whole CLI call: p50 ${percentile(cliTimes, 0.5).toFixed(0)} ms, p95 ${percentile(cliTimes, 0.95).toFixed(0)} ms (30 selective queries)`
-  )
 
   // 4. Import with --maintenance background against off.
   const imports = { background: [], off: [] }
