@@ -140,6 +140,9 @@ try {
         if (mode === "off" || owed.length === 0) break
         await new Promise((resolve) => setTimeout(resolve, 500))
       }
+      // A payment rewrites every row it indexes: the next import, of either mode, must not
+      // inherit its dirty pages and WAL (a checkpoint in the middle of it).
+      await query("CHECKPOINT")
     }
   }
   console.log(
