@@ -6,9 +6,8 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import pg from "pg"
 import { embeddedPaths } from "../../dist/db/embedded/paths.js"
-import { cli, corpus, database, root } from "../bench/lib.mjs"
+import { cli, corpus, database, queryOnce, root } from "../bench/lib.mjs"
 
 export { corpus, root }
 
@@ -61,15 +60,8 @@ export const asUser = (url, user) => {
   return parsed.toString()
 }
 
-export const query = async (url, text, values = []) => {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+/** One query on a connection of its own: rows. */
+export const query = queryOnce
 
 /** Starts the CLI; `finished` resolves with its exit code, signal and output. */
 export const tidemark = (args, env = {}, options = {}) => {
