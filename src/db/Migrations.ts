@@ -52,55 +52,58 @@ const fileName = /^(\d{4})_([a-z0-9_]+)\.sql$/
 
 const describe = (m: { readonly id: number; readonly name: string }) => `${String(m.id).padStart(4, "0")}_${m.name}`
 
-/** The migrations there are, by file name only (ids and names, in order): nothing is read. */
+interface MigrationFile {
+  readonly id: number
+  readonly name: string
+  readonly file: string
+}
+
+/**
+ * The migrations there are, by file name only (in order; nothing is read): a
+ * badly named file or two files of one number are refused.
+ */
 export const listMigrations = (
   dir: string = defaultMigrationsDir
-): Effect.Effect<ReadonlyArray<{ readonly id: number; readonly name: string }>, MigrationError> =>
-  Effect.try({
-    try: () =>
-      fs
-        .readdirSync(dir)
-        .flatMap((entry) => {
-          const match = fileName.exec(entry)
-          return match === null ? [] : [{ id: Number(match[1]), name: match[2]! }]
-        })
-        .sort((a, b) => a.id - b.id),
-    catch: (cause) => new MigrationError({ migration: dir, reason: `cannot read migrations: ${String(cause)}` })
-  })
-
-export const loadMigrations = (
-  dir: string = defaultMigrationsDir
-): Effect.Effect<ReadonlyArray<Migration>, MigrationError> =>
+): Effect.Effect<ReadonlyArray<MigrationFile>, MigrationError> =>
   Effect.try({
     try: () => {
-      const migrations = fs
+      const files = fs
         .readdirSync(dir)
         .filter((entry) => entry.endsWith(".sql"))
-        .map((entry) => {
+        .map((entry): MigrationFile => {
           const match = fileName.exec(entry)
           if (match === null)
             throw new MigrationError({ migration: entry, reason: "file name must look like 0001_name.sql" })
-          const sql = fs.readFileSync(path.join(dir, entry), "utf8")
-          return {
-            id: Number(match[1]),
-            name: match[2]!,
-            sql,
-            checksum: createHash("sha256").update(sql).digest("hex")
-          }
+          return { id: Number(match[1]), name: match[2]!, file: path.join(dir, entry) }
         })
         .sort((a, b) => a.id - b.id)
-      migrations.forEach((m, index) => {
-        if (index > 0 && migrations[index - 1]!.id === m.id) {
+      files.forEach((m, index) => {
+        if (index > 0 && files[index - 1]!.id === m.id) {
           throw new MigrationError({ migration: describe(m), reason: "two migrations share this number" })
         }
       })
-      return migrations
+      return files
     },
     catch: (cause) =>
       cause instanceof MigrationError
         ? cause
         : new MigrationError({ migration: dir, reason: `cannot read migrations: ${String(cause)}` })
   })
+
+/** The migrations there are, read and hashed. */
+export const loadMigrations = (
+  dir: string = defaultMigrationsDir
+): Effect.Effect<ReadonlyArray<Migration>, MigrationError> =>
+  Effect.flatMap(listMigrations(dir), (files) =>
+    Effect.try({
+      try: () =>
+        files.map(({ id, name, file }): Migration => {
+          const sql = fs.readFileSync(file, "utf8")
+          return { id, name, sql, checksum: createHash("sha256").update(sql).digest("hex") }
+        }),
+      catch: (cause) => new MigrationError({ migration: dir, reason: `cannot read migrations: ${String(cause)}` })
+    })
+  )
 
 const lock = (sql: SqlClient.SqlClient) => sql`SELECT pg_advisory_xact_lock(${advisoryLockKey})`
 
