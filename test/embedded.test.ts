@@ -118,4 +118,27 @@ describe("embedded PostgreSQL", () => {
     expect(JSON.parse(status.stdout)).toEqual([expect.objectContaining({ id: folder, documents: 200, openOp: null })])
     expect(Cli.serverPid(home)).toBeUndefined()
   })
+
+  it("a sync hands the server on to its background payer: the payer adopts it, and the last one out stops it", async () => {
+    const home = Cli.freshHome()
+    const folder = Folder.makeFolder(Folder.notes(200))
+    const synced = await Cli.run(["sync", folder, "--json"], {
+      TIDEMARK_HOME: home,
+      TIDEMARK_MAINTENANCE: "background"
+    })
+    expect(synced.code, synced.stderr).toBe(0)
+    expect(synced.stderr).toMatch(/embedded PostgreSQL \d+ started in /)
+    const log = path.join(home, "log", "maintain.log")
+    // The payer's report is its last line; then it detaches and stops the server.
+    while (
+      !(fs.existsSync(log) && fs.readFileSync(log, "utf8").includes("documents indexed")) ||
+      Cli.serverPid(home) !== undefined
+    )
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    const written = fs.readFileSync(log, "utf8")
+    expect(written).toContain(`${folder}: search 200 documents indexed`)
+    // Registered by the sync before it detached, the payer found the server up: no second start.
+    expect(written).not.toMatch(/embedded PostgreSQL \d+ started in /)
+    expect(fs.readdirSync(embeddedPaths(home).clientsDir)).toEqual([])
+  })
 })

@@ -77,6 +77,29 @@ describe("deferred maintenance, search and links (real CLI, real PostgreSQL)", (
     expect(debt!.attempts).toBe(0)
   })
 
+  it("a payer started by a command about to exit waits for it to be gone before it opens the database", async () => {
+    const root = Folder.makeFolder(Folder.notes(50))
+    expect((await Cli.run(["sync", root, "--json"], env())).code).toBe(0)
+    const owed = await pending(root)
+    expect(owed).toEqual(expect.arrayContaining(["links", "search"]))
+    // The "starter": a process that lives until the test ends it.
+    const starter = Cli.start("-e", ["process.stdin.resume(); console.log('up')"], {})
+    await starter.line(/up/)
+    const payer = Cli.tidemark(
+      ["maintain", "--source", root],
+      env({ TIDEMARK_PAYER_AFTER_PID: String(starter.process.pid) })
+    )
+    await payer.errLine(/waiting for the command that started this payer \(pid \d+\) to exit/)
+    // Waiting: it has not taken the source's maintenance lease, and nothing is paid.
+    expect(await q("SELECT 1 FROM tidemark.locks WHERE name = $1", [`maintain:${root}`])).toEqual([])
+    expect(await pending(root)).toEqual(owed)
+    starter.process.kill("SIGKILL")
+    const done = await payer.finished
+    expect(done.code, done.stderr).toBe(0)
+    expect(await pending(root)).toEqual([])
+    expect(await indexed(root)).toBe(50)
+  })
+
   it("debt of a sync SIGKILLed after some batches is paid by the next start of any command, no new sync needed", async () => {
     const root = Folder.held(1500)
     const held = await Block.blockKey(url, root, Folder.heldKey)

@@ -12,6 +12,7 @@ import * as Payer from "../../maintenance/Payer.js"
 import * as PgDebtStore from "../../maintenance/PgDebtStore.js"
 import * as PgRunners from "../../maintenance/PgRunners.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
+import { awaitStarterExit } from "../maintenance/Background.js"
 
 /** What a payer needs on PostgreSQL. */
 export const payerLayer = Layer.mergeAll(LeaseLock.layer, PgDebtStore.layer, PgRunners.layer).pipe(
@@ -79,5 +80,10 @@ export const maintainCommand = Command.make(
       yield* Console.log(flags.json ? JSON.stringify(reports) : describeReports(reports).join("\n"))
       const failed = reports.flatMap((r) => r.kinds).filter((k) => k.outcome === "failed")
       if (failed.length > 0) return yield* new MaintenanceFailed({ failed })
-    }).pipe(Effect.provide(payerLayer), withDatabase(flags, { scheduleMaintenance: false }))
+    }).pipe(
+      Effect.provide(payerLayer),
+      withDatabase(flags, { scheduleMaintenance: false }),
+      // Before the database is opened: the command that started this one is exiting.
+      (pay) => Effect.zipRight(awaitStarterExit, pay)
+    )
 ).pipe(Command.withDescription("Pay the maintenance debt due now: search vectors, links, statistics, purging."))

@@ -47,7 +47,7 @@ const common = (flags: Flags, progress: Ref.Ref<typeof initialProgress>) => ({
 const afterSync = (flags: Flags, sourceId: string, dryRun: boolean) =>
   Effect.gen(function* () {
     if (dryRun) return
-    if (flags.maintenance === "background") return yield* startPayer(sourceId)
+    if (flags.maintenance === "background") return yield* startPayer(sourceId, { starterExits: true })
     if (flags.maintenance === "inline") {
       // A line per committed batch, with the kind's running total.
       const totals = new Map<string, number>()

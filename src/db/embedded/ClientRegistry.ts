@@ -17,11 +17,17 @@ const isSameLiveProcess = (pid: number, startTime: string): boolean => {
   return startTime === "" || now === "" || now === startTime
 }
 
-export const register = (clientsDir: string): Effect.Effect<void, Error> =>
+/**
+ * Registers `pid` (this process by default). A registered process may hand
+ * its place on to a child it started: the child is registered before the
+ * parent detaches, so the server is not stopped and started again between
+ * the two (no lock needed: the parent's own entry keeps the server up meanwhile).
+ */
+export const register = (clientsDir: string, pid: number = process.pid): Effect.Effect<void, Error> =>
   Effect.try({
     try: () => {
       fs.mkdirSync(clientsDir, { recursive: true, mode: 0o700 })
-      fs.writeFileSync(path.join(clientsDir, String(process.pid)), startTimeOf(process.pid))
+      fs.writeFileSync(path.join(clientsDir, String(pid)), startTimeOf(pid))
     },
     catch: (cause) => new Error(`cannot register in ${clientsDir}: ${String(cause)}`)
   })
