@@ -98,10 +98,13 @@ export const startPayer = (sourceId: string | undefined, options: { readonly sta
       catch: (cause) => new Error(`could not start the maintenance payer: ${String(cause)}`)
     }).pipe(
       // On the embedded server, the payer is its client from now: the server
-      // stays up for it when this command detaches.
+      // stays up for it when this command detaches. (Not registered: the payer
+      // starts the server again itself.)
       Effect.tap((pid) =>
         pid > 0 && Option.isNone(settings.databaseUrl)
-          ? ClientRegistry.register(embeddedPaths(settings.home).clientsDir, pid)
+          ? ClientRegistry.register(embeddedPaths(settings.home).clientsDir, pid).pipe(
+              Effect.catchAll((error) => Effect.logDebug(error.message))
+            )
           : Effect.void
       ),
       Effect.tap((pid) => Effect.logDebug(`maintenance payer started in the background (pid ${pid})`)),
