@@ -7,7 +7,8 @@
 // 2. After 10 of the N documents change: the payment's time and the rows it touched.
 // 3. `search`: p50 and p95 of 100 varied queries, in process and as a whole CLI call.
 // 4. An import with --maintenance background against the same import with off
-//    (after an uncounted warm-up import, alternating, 4 rounds each, fresh sources; the background payer's work is not the
+//    (after an uncounted warm-up import, alternating, 4 rounds each, fresh sources, each import
+//    on a quiet server: the background payer's work, and the vacuum it leaves, are not the
 //    import's).
 //
 //   node scripts/bench/maintenance.mjs [N=100000] [imports]   ("imports": part 4 only)
@@ -116,11 +117,20 @@ try {
   }
 
   // 4. Import with --maintenance background against off.
+  const quiet = async () => {
+    for (let waited = 0; waited < 1200; waited++) {
+      const busy = await query("SELECT 1 FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+      if (busy.length === 0) break
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    await query("VACUUM ANALYZE")
+    await query("CHECKPOINT")
+  }
   const imports = { background: [], off: [] }
   // A first import reads the corpus from disk into the page cache: a warm-up, not counted.
   await runCli(["sync", dir, "--source", "bench-import-warmup", "--maintenance", "off", "--json"], env)
   await query("DELETE FROM tidemark.maintenance_debt WHERE source_id = 'bench-import-warmup'")
-  await query("CHECKPOINT")
+  await quiet()
   for (let round = 0; round < 4; round++) {
     for (const mode of round % 2 === 0 ? ["off", "background"] : ["background", "off"]) {
       const run = await runCli(
@@ -144,9 +154,10 @@ try {
         if (mode === "off" || owed.length === 0) break
         await new Promise((resolve) => setTimeout(resolve, 500))
       }
-      // A payment rewrites every row it indexes: the next import, of either mode, must not
-      // inherit its dirty pages and WAL (a checkpoint in the middle of it).
-      await query("CHECKPOINT")
+      // Every import, of either mode, starts from a quiet server: the autovacuum that an import
+      // or a payment set off (minutes after it, on the whole table) and their dirty pages and
+      // WAL (a checkpoint in the middle of the next import) are nobody's import.
+      await quiet()
     }
   }
   console.log(
