@@ -92,6 +92,26 @@ describe("documents sink", () => {
       })
     )
 
+    it.effect("reads every stored version of a source in one COPY, in key order, whatever its id and keys", () =>
+      Effect.gen(function* () {
+        yield* Migrations.migrate()
+        const sink = yield* Sink
+        // A source id a literal in the statement must carry as it is.
+        const awkward = "it's a \\ source; -- 'quoted'"
+        yield* addSource(awkward)
+        yield* addSource("beside it")
+        yield* sink.write(awkward, { items, deletes: [] }, Effect.void)
+        yield* sink.write("beside it", { items: items.slice(0, 3), deletes: [] }, Effect.void)
+        const versions = yield* sink.storedVersions!(awkward)
+        const stored = yield* rowsOf(awkward)
+        expect([...versions.entries()]).toEqual(stored.map((row) => [row.key, row.source_version]))
+        expect(versions.size).toBe(items.length)
+        expect(versions.get("notes/tab\tand\\backslash.md")).toBe("version-of-notes/tab\tand\\backslash.md")
+        expect((yield* sink.storedVersions!("beside it")).size).toBe(3)
+        expect((yield* sink.storedVersions!("no such source")).size).toBe(0)
+      })
+    )
+
     it.effect("redoes a batch as upserts when a key it was told is not stored exists", () =>
       Effect.gen(function* () {
         const sink = yield* Sink

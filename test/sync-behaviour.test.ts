@@ -32,21 +32,38 @@ const runOn =
       })
     )
 
+const memoryProvide =
+  (ownWrap: (sink: SinkShape) => SinkShape): Provide =>
+  (self, wrapSink) =>
+    runOn(Tidemark.layerMemoryWith(), (context) => ({
+      stored: (sourceId) =>
+        Effect.map(Context.get(context, MemorySink.MemorySink).stored(sourceId), (items) =>
+          Object.fromEntries([...items].map(([key, item]) => [key, item.contentHash]))
+        ),
+      lastOp: (sourceId) =>
+        Effect.map(Context.get(context, MemoryOps).snapshot, ({ ops }) => {
+          const op = ops.filter((o) => o.sourceId === sourceId).at(-1)
+          return op === undefined ? undefined : { status: op.status, restarts: op.restarts }
+        })
+    }))((sink) => ownWrap(wrapSink === undefined ? sink : wrapSink(sink)))(self)
+
 describe("sync behaviour, stores in memory (TestClock)", () => {
   layer(Layer.empty)((it) => {
-    const provide: Provide = (self, wrapSink) =>
-      runOn(Tidemark.layerMemoryWith(), (context) => ({
-        stored: (sourceId) =>
-          Effect.map(Context.get(context, MemorySink.MemorySink).stored(sourceId), (items) =>
-            Object.fromEntries([...items].map(([key, item]) => [key, item.contentHash]))
-          ),
-        lastOp: (sourceId) =>
-          Effect.map(Context.get(context, MemoryOps).snapshot, ({ ops }) => {
-            const op = ops.filter((o) => o.sourceId === sourceId).at(-1)
-            return op === undefined ? undefined : { status: op.status, restarts: op.restarts }
-          })
-      }))(wrapSink)(self)
-    syncBehaviour(it, provide)
+    syncBehaviour(
+      it,
+      memoryProvide((sink) => sink)
+    )
+  })
+})
+
+// A sink that cannot read its stored versions all at once (a custom one, say): the plan looks
+// them up batch by batch and pages the stored keys for what is gone.
+describe("sync behaviour, a sink in memory without storedVersions (TestClock)", () => {
+  layer(Layer.empty)((it) => {
+    syncBehaviour(
+      it,
+      memoryProvide(({ storedVersions: _, ...sink }) => sink)
+    )
   })
 })
 

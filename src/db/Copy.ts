@@ -170,18 +170,30 @@ class CopyFromStdin {
 }
 
 /**
+ * The node-postgres client of the enclosing transaction's connection. Outside
+ * a transaction (or on another driver) it is a defect: a COPY would run on a
+ * pool connection of its own, away from the transaction it belongs to.
+ */
+export const transactionClient: Effect.Effect<PoolClient> = Effect.flatMap(
+  Effect.serviceOption(SqlClient.TransactionConnection),
+  (transaction) => {
+    const client = Option.flatMap(transaction, ([connection]) =>
+      Option.fromNullable((connection as { readonly pg?: PoolClient }).pg)
+    )
+    return Option.isNone(client)
+      ? Effect.dieMessage("COPY must run inside a transaction on an @effect/sql-pg connection")
+      : Effect.succeed(client.value)
+  }
+)
+
+/**
  * Runs `statement` (a `COPY … FROM STDIN (FORMAT binary)`) with `rows` on the
  * connection of the enclosing transaction. Outside a transaction it is a
  * defect: the copy would run on a pool connection of its own, away from the
  * fence that guards the write.
  */
 export const copyIn = (statement: string, rows: BinaryRows): Effect.Effect<void, SqlError> =>
-  Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) => {
-    const client = Option.map(transaction, ([connection]) => (connection as { readonly pg?: PoolClient }).pg)
-    if (Option.isNone(client) || client.value === undefined) {
-      return Effect.dieMessage("COPY must run inside a transaction on an @effect/sql-pg connection")
-    }
-    const pg = client.value
+  Effect.flatMap(transactionClient, (pg) => {
     const payload = rows.finish()
     return Effect.async<void, SqlError>((resume) => {
       pg.query(

@@ -12,6 +12,7 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Either, Layer } from "effect"
 import { BinaryRows, copyIn } from "../db/Copy.js"
+import { copyOut, literal } from "../db/CopyOut.js"
 import { MainDb, transaction } from "../db/Database.js"
 import { documentKinds } from "../maintenance/Debt.js"
 import { recordIn } from "../maintenance/PgDebtStore.js"
@@ -122,6 +123,19 @@ export const layer = Layer.effect(
              WHERE d.source_version IS DISTINCT FROM u.version`,
           (rows) => rows.map((row) => ({ item: items[row.at - 1]!, stored: row.stored }))
         ).pipe(asSinkError("look up stored versions")),
+      // One COPY of every (key, version) of the source, in the primary key's order, instead of
+      // a lookup per batch of 1,000 (BENCHMARKS.md §Speed). In a transaction: the COPY needs the
+      // connection to itself until it ends.
+      storedVersions: (sourceId) =>
+        Effect.suspend(() => {
+          const versions = new Map<string, string | null>()
+          return transaction(sql)(
+            copyOut(
+              `COPY (SELECT key, source_version FROM tidemark.documents WHERE source_id = ${literal(sourceId)} ORDER BY key) TO STDOUT (FORMAT binary)`,
+              ([key, version]) => versions.set(key!, version ?? null)
+            )
+          ).pipe(Effect.as(versions))
+        }).pipe(asSinkError("read stored versions")),
       // The count this sink keeps in the source's row with each write (migration 0009), not a
       // count(*) that reads every key of the source at each sync.
       count: (sourceId) =>

@@ -43,6 +43,16 @@ export const layer = (options: MemorySinkOptions = {}): Layer.Layer<Sink | Memor
                 return current === item.version ? [] : [{ item, stored: current }]
               })
             ),
+          storedVersions: (sourceId) =>
+            Effect.map(
+              of(sourceId),
+              (stored) =>
+                new Map(
+                  [...stored.entries()]
+                    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+                    .map(([key, item]) => [key, item.version] as const)
+                )
+            ),
           count: (sourceId) => Effect.map(of(sourceId), (stored) => stored.size),
           keysAfter: (sourceId, after, limit) =>
             Effect.map(of(sourceId), (stored) =>

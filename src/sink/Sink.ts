@@ -1,7 +1,8 @@
 /**
  * Where synced items go. The sync program knows nothing of the tables behind
  * a sink: it asks which planned items differ from what is stored, pages
- * through the stored keys (to find what the source no longer lists), and hands
+ * through the stored keys (to find what the source no longer lists) or reads
+ * them all with their versions at once (a sink that can), and hands
  * over batches to write, each in one transaction that begins with the lease's
  * fence. A sink may reject an item it cannot store (a broken frontmatter
  * block, say): it returns those with the reason, and the sync records them as
@@ -57,6 +58,13 @@ export interface SinkShape {
     sourceId: string,
     items: ReadonlyArray<PlannedItem>
   ) => Effect.Effect<ReadonlyArray<Differing>, SinkError>
+  /**
+   * Optional: every stored key with its stored version (null where none is
+   * stored), in key order, in one read. A plan of a complete listing then
+   * compares in memory instead of asking `differing` batch by batch, and finds
+   * what is gone from the same read instead of paging `keysAfter`.
+   */
+  readonly storedVersions?: (sourceId: string) => Effect.Effect<Map<string, string | null>, SinkError>
   /** How many items are stored. */
   readonly count: (sourceId: string) => Effect.Effect<number, SinkError>
   /** Stored keys after `after`, in key order, at most `limit`. */

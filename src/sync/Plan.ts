@@ -6,8 +6,12 @@
  * (or its error recorded), since a server crash can take back a committed
  * batch. Stored items the listing did not name are gone, except under
  * prefixes the listing could not see into.
+ *
+ * The stored versions come from one read of them all when the sink can do
+ * that and the listing is complete (the one read also says what is gone),
+ * else from a lookup per batch of listed items and a paging of stored keys.
  */
-import { Chunk, Effect, Ref, Stream } from "effect"
+import { Chunk, Effect, Fiber, Ref, Stream } from "effect"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { ItemErrorStore } from "../quarantine/ItemErrorStore.js"
 import { type Differing, Sink } from "../sink/Sink.js"
@@ -54,6 +58,8 @@ export interface Plan {
 }
 
 const planBatch = 1000
+/** Batches of the listing planned ahead of the one being compared. */
+const readAhead = 32
 const keysPage = 5000
 
 /** The stored keys that are gone, and how many are stored, paging through them in key order. */
@@ -95,21 +101,46 @@ export const make = Effect.fn("Plan.make")(function* (
   let moved = 0
   const problems: Array<ItemProblem> = []
   const seen = new Set<string>()
+  let listed = 0
   const recordedErrors = new Set(yield* errors.keys(sourceId))
   // With nothing stored every item is new: no lookups, and no planned version is
   // asked for (a folder's costs a file system call per file).
   const nothingStored = (yield* sink.count(sourceId)) === 0
+  // A complete listing of a source with stored items, on a sink that can read them all at
+  // once: read while the listing starts, compared in memory. Each listed key is taken out,
+  // so what is left at the end is what the listing did not name.
+  const readAll = listing._tag === "Complete" && !nothingStored ? sink.storedVersions : undefined
+  const stored =
+    readAll === undefined
+      ? null
+      : yield* Effect.forkScoped(Effect.map(readAll(sourceId), (versions) => ({ versions, existing: versions.size })))
+  const compare = (versions: Map<string, string | null>, items: ReadonlyArray<PlannedItem>) => {
+    const differing: Array<Differing> = []
+    for (const item of items) {
+      const version = versions.get(item.key)
+      if (version === undefined) differing.push({ item, stored: null })
+      else {
+        versions.delete(item.key)
+        if (version !== item.version) differing.push({ item, stored: version })
+      }
+    }
+    return differing
+  }
   const differingOf = (items: ReadonlyArray<PlannedItem>) =>
     nothingStored
       ? Effect.succeed(items.map((item): Differing => ({ item, stored: null })))
-      : // Only the items whose stored version differs come back: a no-change sync transfers nothing.
-        sink.differing(sourceId, items)
+      : stored !== null
+        ? Effect.map(Fiber.join(stored), ({ versions }) => compare(versions, items))
+        : // Only the items whose stored version differs come back: a no-change sync transfers nothing.
+          sink.differing(sourceId, items)
   // Such a listing may never wait on anything: the lease's heartbeat must still run.
   const breathe = yield* eventLoopTurns("50 millis")
   // Lookups of one chunk overlap the listing of the next.
   yield* listing.items.pipe(
     Stream.mapChunksEffect((chunk) => Effect.as(breathe, chunk)),
     Stream.grouped(planBatch),
+    // The listing goes on while the first batches wait for the stored versions.
+    Stream.buffer({ capacity: readAhead }),
     Stream.mapEffect(
       (chunk) =>
         Effect.gen(function* () {
@@ -118,7 +149,11 @@ export const make = Effect.fn("Plan.make")(function* (
             if (entry instanceof ItemProblem) problems.push(entry)
             else items.push(entry)
           }
-          for (const item of items) seen.add(item.key)
+          // Read in full, the stored versions say what is gone: only the keys with errors are kept.
+          for (const item of items) {
+            if (stored === null || recordedErrors.has(item.key)) seen.add(item.key)
+          }
+          listed += items.length
           const differing = yield* differingOf(items)
           if (recordedErrors.size > 0) {
             const differingKeys = new Set(differing.map((row) => row.item.key))
@@ -159,7 +194,7 @@ export const make = Effect.fn("Plan.make")(function* (
       }
       const counted = Ref.update(progress, (p) => ({
         ...p,
-        seen: seen.size + problems.length,
+        seen: listed + problems.length,
         toImport: changed.length + problems.length
       }))
       return firstToRead ? Effect.zipRight(prepareRead, counted) : counted
@@ -171,9 +206,14 @@ export const make = Effect.fn("Plan.make")(function* (
   const gone = (key: string) =>
     goneKeys?.has(key) ?? (!seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix)))
   const { deletes, existing } =
-    listing._tag === "Complete"
-      ? yield* storedGone(sourceId, gone)
-      : { deletes: listing.gone, existing: yield* sink.count(sourceId) }
+    stored !== null
+      ? yield* Effect.map(Fiber.join(stored), ({ existing, versions }) => ({
+          existing,
+          deletes: [...versions.keys()].filter(gone)
+        }))
+      : listing._tag === "Complete"
+        ? yield* storedGone(sourceId, gone)
+        : { deletes: listing.gone, existing: yield* sink.count(sourceId) }
   const problemKeys = new Set(problems.map((p) => p.key))
   const resolvedErrors = [
     ...[...recordedErrors].filter((key) => gone(key) && !problemKeys.has(key)),
@@ -187,7 +227,7 @@ export const make = Effect.fn("Plan.make")(function* (
     deletes,
     resolvedErrors,
     failedKeys,
-    seen: seen.size,
+    seen: listed,
     existing
   } satisfies Plan
-})
+}, Effect.scoped)
