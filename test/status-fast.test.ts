@@ -71,6 +71,24 @@ describe("kept counts (real CLI, real PostgreSQL)", () => {
     await expectCounts(root, { documents: 59 })
   })
 
+  it("a kept count gone wrong (nothing counted, items stored) does not pass for an empty source", async () => {
+    const root = Folder.makeFolder(Folder.notes(30))
+    await run("sync", root)
+    await Folder.query(url, "UPDATE tidemark.sources SET documents = 0 WHERE id = $1", [root])
+    fs.rmSync(path.join(root, "d1/note-1.md"))
+    Folder.writeFiles(root, { "d2/note-2.md": "# changed\n" })
+    const summary = JSON.parse((await run("sync", root, "--json")).stdout)
+    expect(summary).toMatchObject({ imported: 1, deleted: 1 })
+    const stored = await Folder.query<{ key: string; content: string }>(
+      url,
+      "SELECT key, content FROM tidemark.documents WHERE source_id = $1",
+      [root]
+    )
+    expect(stored.map((r) => r.key)).not.toContain("d1/note-1.md")
+    expect(stored.find((r) => r.key === "d2/note-2.md")?.content).toBe("# changed\n")
+    expect(stored).toHaveLength(29)
+  })
+
   it("entries: first import, a tail, a rewrite that drops entries, a deleted file under --mirror", async () => {
     const root = Folder.makeFolder()
     const a = path.join(root, "a.jsonl")

@@ -58,6 +58,12 @@ export interface Plan {
 }
 
 const planBatch = 1000
+/**
+ * The most stored items whose versions a plan reads all at once: held in memory, so a larger
+ * source is looked up batch by batch instead (what the map costs at 1,000,000: BENCHMARKS.md
+ * §Speed).
+ */
+const readAllUpTo = 250_000
 /** Batches of the listing planned ahead of the one being compared. */
 const readAhead = 32
 const keysPage = 5000
@@ -105,15 +111,21 @@ export const make = Effect.fn("Plan.make")(function* (
   const recordedErrors = new Set(yield* errors.keys(sourceId))
   // With nothing stored every item is new: no lookups, and no planned version is
   // asked for (a folder's costs a file system call per file).
-  const nothingStored = (yield* sink.count(sourceId)) === 0
-  // A complete listing of a source with stored items, on a sink that can read them all at
-  // once: read while the listing starts, compared in memory. Each listed key is taken out,
-  // so what is left at the end is what the listing did not name.
-  const readAll = listing._tag === "Complete" && !nothingStored ? sink.storedVersions : undefined
+  const storedCount = yield* sink.count(sourceId)
+  // Where the kept count says nothing is stored, one key is looked for too: with nothing
+  // stored the listed keys are not kept (nothing can be gone), so a count gone wrong must
+  // not pass for an empty source.
+  const nothingStored = storedCount === 0 && (yield* sink.keysAfter(sourceId, "", 1)).length === 0
+  // A complete listing of a source with stored items (not too many to hold), on a sink that
+  // can read them all at once: read while the listing starts, compared in memory. Each listed
+  // key is taken out, so what is left at the end is what the listing did not name.
+  const readAll =
+    listing._tag === "Complete" && !nothingStored && storedCount <= readAllUpTo ? sink.storedVersions : undefined
   const stored =
     readAll === undefined
       ? null
       : yield* Effect.forkScoped(Effect.map(readAll(sourceId), (versions) => ({ versions, existing: versions.size })))
+  const keepListed = stored === null && !nothingStored
   const compare = (versions: Map<string, string | null>, items: ReadonlyArray<PlannedItem>) => {
     const differing: Array<Differing> = []
     for (const item of items) {
@@ -149,9 +161,10 @@ export const make = Effect.fn("Plan.make")(function* (
             if (entry instanceof ItemProblem) problems.push(entry)
             else items.push(entry)
           }
-          // Read in full, the stored versions say what is gone: only the keys with errors are kept.
+          // Where the stored versions are read in full, or nothing is stored, the listed keys
+          // are not needed to find what is gone: only those with errors are kept.
           for (const item of items) {
-            if (stored === null || recordedErrors.has(item.key)) seen.add(item.key)
+            if (keepListed || recordedErrors.has(item.key)) seen.add(item.key)
           }
           listed += items.length
           const differing = yield* differingOf(items)
@@ -212,7 +225,9 @@ export const make = Effect.fn("Plan.make")(function* (
           deletes: [...versions.keys()].filter(gone)
         }))
       : listing._tag === "Complete"
-        ? yield* storedGone(sourceId, gone)
+        ? nothingStored
+          ? { deletes: [], existing: 0 }
+          : yield* storedGone(sourceId, gone)
         : { deletes: listing.gone, existing: yield* sink.count(sourceId) }
   const problemKeys = new Set(problems.map((p) => p.key))
   const resolvedErrors = [
