@@ -1,8 +1,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Chunk, Effect, Exit, Scope, Stream } from "effect"
+import * as DirSource from "../src/source/DirSource.js"
 import * as FileReader from "../src/source/FileReader.js"
+import type { PlannedItem } from "../src/source/Source.js"
 import * as Folder from "./support/folder.js"
 
 describe("file reader (worker thread)", () => {
@@ -58,6 +60,34 @@ describe("file reader (worker thread)", () => {
         )
         expect(texts).toEqual(keys.map((key) => contents[Number(key.slice(1, -3))]))
         expect(answers.map((answer) => "hash" in answer && answer.hash)).toEqual(texts.map(Folder.sha256))
+      }
+    })
+  )
+
+  it.scoped("a folder's plan looks its versions up on the thread from the second batch on, as it would itself", () =>
+    Effect.gen(function* () {
+      const files: Record<string, string> = {}
+      for (let i = 0; i < 2500; i++) files[`d${i % 7}/n${i}.md`] = `note ${i}`.repeat(1 + (i % 5))
+      const root = Folder.makeFolder(files)
+      const source = yield* DirSource.make(root)
+      const listing = yield* source.plan()
+      const items = Chunk.toReadonlyArray(yield* Stream.runCollect(listing.items)) as ReadonlyArray<PlannedItem>
+      expect(items.length).toBe(2500)
+      const looked = (item: PlannedItem) => (item as unknown as { looked: string | undefined }).looked
+      const batches = [items.slice(0, 1000), items.slice(1000, 2000), items.slice(2000)]
+      // One goes before it is looked up: its version says so, as the lookup here would.
+      fs.rmSync(path.join(root, batches[2]![0]!.key))
+      for (const batch of batches) yield* source.lookUpVersions!(batch)
+      expect(batches[0]!.every((item) => looked(item) === undefined)).toBe(true)
+      expect([...batches[1]!, ...batches[2]!].every((item) => looked(item) !== undefined)).toBe(true)
+      for (const item of items) {
+        const expected = fs.existsSync(path.join(root, item.key))
+          ? (() => {
+              const stat = fs.lstatSync(path.join(root, item.key), { bigint: true })
+              return `${stat.size}:${stat.mtimeNs / 1000n}`
+            })()
+          : "unknown"
+        expect(item.version).toBe(expected)
       }
     })
   )

@@ -1,7 +1,8 @@
 // The folder source's file reads, on a thread of their own (see src/source/FileReader.ts).
 // A request names files under a root; the answer has, per file, either where its
 // bytes are in one buffer (handed over, not copied) with its size, mtime and sha256,
-// or why it cannot be imported. Plain CommonJS on purpose: it runs as it is from
+// or why it cannot be imported. A request marked `versions` asks for each file's
+// planned version instead (one lstat each; see `versionOf` in src/source/DirSource.ts). Plain CommonJS on purpose: it runs as it is from
 // the sources, from tsc's output and beside the bundled CLI.
 "use strict"
 const fs = require("node:fs")
@@ -46,7 +47,9 @@ const readOne = (root, key, maxBytes, batch) => {
     // Never through a symlink: a file swapped for a link since the plan is refused.
     fd = fs.openSync(path.join(root, key), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
   } catch (error) {
-    return error.code === "ELOOP" ? { problem: "symlink" } : { problem: "errno", code: error.code, message: error.message }
+    return error.code === "ELOOP"
+      ? { problem: "symlink" }
+      : { problem: "errno", code: error.code, message: error.message }
   }
   try {
     const stat = fs.fstatSync(fd, { bigint: true })
@@ -74,9 +77,23 @@ const readOne = (root, key, maxBytes, batch) => {
   }
 }
 
+/** As DirSource's `lookUpVersion`: size and mtime in microseconds, never following a symlink. */
+const versionOf = (root, key) => {
+  try {
+    const stat = fs.lstatSync(path.join(root, key), { bigint: true })
+    return `${stat.size}:${stat.mtimeNs / 1000n}`
+  } catch {
+    return "unknown"
+  }
+}
+
 let lastBatchBytes = 0
 
-parentPort.on("message", ({ id, root, keys, maxBytes }) => {
+parentPort.on("message", ({ id, root, keys, maxBytes, versions }) => {
+  if (versions) {
+    parentPort.postMessage({ id, versions: keys.map((key) => versionOf(root, key)) })
+    return
+  }
   const batch = new BatchBytes(lastBatchBytes * 1.25)
   const answers = keys.map((key) => readOne(root, key, maxBytes, batch))
   lastBatchBytes = batch.used

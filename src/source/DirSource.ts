@@ -10,8 +10,9 @@
  * changing, so such a version is stored marked (with its content hash,
  * `racyVersion`) and the file is read again next time: unchanged content
  * makes it a re-check, not an import. Folders that cannot be listed are reported, and nothing under
- * them may be deleted. Files are read on a thread of their own (FileReader),
- * started at the first read and stopped with the source's scope.
+ * them may be deleted. Files are read, and from a plan's second batch on their
+ * versions looked up, on a thread of their own (FileReader), while the walk goes
+ * on; it is stopped with the source's scope.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -62,8 +63,9 @@ const lookUpVersion = (root: string, key: string) => {
 export const make = Effect.fn("DirSource.make")(function* (root: string, options: DirOptions = defaultDirOptions) {
   const absoluteRoot = path.resolve(root)
   const scope = yield* Effect.scope
-  // A sync with nothing to read (no change) never starts the reading thread; one
-  // that will read starts it while it plans (the thread takes ~50 ms to boot).
+  // The reading thread starts when first needed (it takes ~50 ms to boot): for a plan's
+  // second batch of versions to look up (stored items to compare with), or as soon as the
+  // plan finds something to read. A first import's plan looks nothing up.
   const reader = yield* Effect.cached(Scope.extend(FileReader.make, scope))
   const included = matcher(options.include)
   const excluded = matcher(options.exclude)
@@ -74,7 +76,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
    * root is the source's, not a field: a sync holds one of these per file.
    */
   class ListedFile implements PlannedItem {
-    private looked: string | undefined
+    looked: string | undefined
     constructor(readonly key: string) {}
 
     get version(): string {
@@ -82,6 +84,24 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
       return this.looked
     }
   }
+
+  // The first batch of a plan is looked up here: a tree of one batch never starts the thread.
+  let batchesLookedUp = 0
+  const lookUpVersions = (items: ReadonlyArray<PlannedItem>) =>
+    Effect.gen(function* () {
+      const files = items.filter((item): item is ListedFile => item instanceof ListedFile && item.looked === undefined)
+      if (batchesLookedUp++ === 0 || files.length === 0) return
+      const versions = yield* Effect.flatMap(reader, (thread) =>
+        thread.versions(
+          absoluteRoot,
+          files.map((file) => file.key)
+        )
+      )
+      files.forEach((file, i) => (file.looked = versions[i]))
+    }).pipe(
+      // A thread that failed: each version is looked up here when asked for.
+      Effect.catchTag("FileReaderFailed", () => Effect.void)
+    )
 
   // Synchronous file system calls: each is a few microseconds, where the promise
   // API costs a thread-pool round trip per call (several per file). The walk is a
@@ -181,6 +201,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
         _tag: "Complete",
         items: Stream.suspend(() => {
           unlisted.length = 0
+          batchesLookedUp = 0
           // Small chunks: between two, the sync may let the event loop turn (a chunk that
           // lists many folders the page cache has dropped is one long synchronous step).
           return Stream.fromIteratorSucceed(walk(absoluteRoot, ""), 256)
@@ -188,6 +209,7 @@ export const make = Effect.fn("DirSource.make")(function* (root: string, options
         unlisted: Effect.sync(() => [...unlisted])
       }),
     prepareRead: Effect.asVoid(reader),
+    lookUpVersions,
     read,
     watermark: () => ({ kind: "dir" })
   } satisfies Source

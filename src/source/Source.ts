@@ -97,6 +97,13 @@ export interface Source {
    * Optional: a source with nothing to start leaves it out.
    */
   readonly prepareRead?: Effect.Effect<void>
+  /**
+   * Looks up the planned versions of a batch of listed items at once, before the
+   * plan compares them with what is stored (a folder does its `lstat`s on its
+   * reading thread, while the walk goes on). Optional: without it, or where it
+   * leaves one out, a version is looked up when first asked for.
+   */
+  readonly lookUpVersions?: (items: ReadonlyArray<PlannedItem>) => Effect.Effect<void>
   /** Each item's content, or why it cannot be imported; in the order of `items`. */
   readonly read: (
     items: ReadonlyArray<PlannedItem>

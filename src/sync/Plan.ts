@@ -16,7 +16,7 @@ import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { ItemErrorStore } from "../quarantine/ItemErrorStore.js"
 import { type Differing, Sink } from "../sink/Sink.js"
 import { isRecheckOf, racyHashOf } from "../source/racyVersion.js"
-import { ItemProblem, type Listing, type PlannedItem } from "../source/Source.js"
+import { ItemProblem, type Listing, type PlannedItem, type Source } from "../source/Source.js"
 import { eventLoopTurns } from "../util/eventLoopTurns.js"
 import type { Progress } from "./Progress.js"
 
@@ -88,16 +88,18 @@ const storedGone = (sourceId: string, gone: (key: string) => boolean) =>
   })
 
 /**
- * `resumedOp`: the op whose banked items to skip, if it has any;
- * `prepareRead`: run once, when the plan first finds an item to read.
+ * `resumedOp`: the op whose banked items to skip, if it has any; `source`:
+ * its `prepareRead`, run once, when the plan first finds an item to read, and
+ * its `lookUpVersions`, run on each batch before it is compared.
  */
 export const make = Effect.fn("Plan.make")(function* (
   sourceId: string,
   listing: Listing,
   resumedOp: number | null,
   progress: Ref.Ref<Progress>,
-  prepareRead: Effect.Effect<void>
+  source: Pick<Source, "prepareRead" | "lookUpVersions">
 ) {
+  const prepareRead = source.prepareRead ?? Effect.void
   const sink = yield* Sink
   const store = yield* CheckpointStore
   const errors = yield* ItemErrorStore
@@ -141,10 +143,13 @@ export const make = Effect.fn("Plan.make")(function* (
   const differingOf = (items: ReadonlyArray<PlannedItem>) =>
     nothingStored
       ? Effect.succeed(items.map((item): Differing => ({ item, stored: null })))
-      : stored !== null
-        ? Effect.map(Fiber.join(stored), ({ versions }) => compare(versions, items))
-        : // Only the items whose stored version differs come back: a no-change sync transfers nothing.
-          sink.differing(sourceId, items)
+      : Effect.zipRight(
+          source.lookUpVersions?.(items) ?? Effect.void,
+          stored !== null
+            ? Effect.map(Fiber.join(stored), ({ versions }) => compare(versions, items))
+            : // Only the items whose stored version differs come back: a no-change sync transfers nothing.
+              sink.differing(sourceId, items)
+        )
   // Such a listing may never wait on anything: the lease's heartbeat must still run.
   const breathe = yield* eventLoopTurns("50 millis")
   // Lookups of one chunk overlap the listing of the next.

@@ -124,13 +124,7 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
       // left behind: it reconciles against everything stored (banked items whose
       // version did not change are still skipped).
       const listing = yield* source.plan(target, moved ? null : op.base)
-      const plan = yield* Plan.make(
-        sourceId,
-        listing,
-        op.banked > 0 ? op.id : null,
-        progress,
-        source.prepareRead ?? Effect.void
-      )
+      const plan = yield* Plan.make(sourceId, listing, op.banked > 0 ? op.id : null, progress, source)
       // Git plans a diff only from a watermark that is an ancestor of the target: a commit range.
       const commitRange = source.kind === "git" && listing._tag === "Delta"
       const size = { ...plan, deletes: plan.deletes.length, commitRange }
@@ -211,7 +205,9 @@ const dryRun = (options: SyncOptions, progress: Ref.Ref<Progress>) =>
     const ops = yield* OpsStore
     const target = yield* options.source.target(null)
     const listing = yield* options.source.plan(target, yield* ops.watermarkOf(options.sourceId))
-    const plan = yield* Plan.make(options.sourceId, listing, null, progress, Effect.void)
+    const plan = yield* Plan.make(options.sourceId, listing, null, progress, {
+      lookUpVersions: options.source.lookUpVersions ?? (() => Effect.void)
+    })
     const wouldImport = plan.changed.filter((c) => !c.recheck).map((c) => c.planned.key)
     const wouldRecheck = plan.changed.filter((c) => c.recheck).map((c) => c.planned.key)
     return {
