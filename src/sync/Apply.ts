@@ -17,6 +17,22 @@ import type { ChangedItem, Plan } from "./Plan.js"
 import { addToSample, type KeySample, type Progress } from "./Progress.js"
 
 const writeBatchSize = 500
+
+/** What a slot of the plan's list holds once its item was taken. */
+const taken: ChangedItem = { planned: { key: "", version: "" }, stored: false, recheck: false, recheckHash: null }
+
+/**
+ * The plan's changed items in batches, one at a time, each let go in the list
+ * as it is taken: the import then holds only the batches in flight, not the
+ * whole list (most of a first import's memory: BENCHMARKS.md §Speed).
+ */
+function* taking(items: Array<ChangedItem>, size: number): Generator<ReadonlyArray<ChangedItem>> {
+  for (let at = 0; at < items.length; at += size) {
+    const batch = items.slice(at, at + size)
+    items.fill(taken, at, at + size)
+    yield batch
+  }
+}
 /**
  * Batches written at once, each in its own transaction on its own connection
  * (their keys are disjoint). Two keep PostgreSQL busy while the next batch is
@@ -125,7 +141,8 @@ export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applyi
   }))
 
   // Batches are read ahead (up to `concurrency` at once) while earlier ones are written.
-  yield* Stream.fromIterable(inBatches(plan.changed, writeBatchSize)).pipe(
+  // One batch per pull: `fromIterable` would take thousands at once, and hold them.
+  yield* Stream.fromIteratorSucceed(taking(plan.changed, writeBatchSize), 1).pipe(
     Stream.mapEffect(
       (planned) =>
         Effect.map(source.read(planned.map((changed) => changed.planned)), (results) => sortBatch(planned, results)),

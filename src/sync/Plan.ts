@@ -36,7 +36,8 @@ export interface ChangedItem {
 export interface Plan {
   /** Whether the source listed everything (not only what changed). */
   readonly complete: boolean
-  readonly changed: ReadonlyArray<ChangedItem>
+  /** Handed over to `Apply`, which empties it as it takes each batch (its length stays). */
+  readonly changed: Array<ChangedItem>
   /**
    * Of `changed`, the items that are new or whose version moved. The rest are
    * re-checks (a version stored as unreliable) and retries of failed items:
