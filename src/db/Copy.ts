@@ -130,17 +130,20 @@ export class BinaryRows {
   }
 }
 
-/** The protocol side of one COPY FROM STDIN: the whole payload is sent once the server asks for it. */
-class CopyFromStdin {
+/**
+ * A COPY handed to node-postgres as a "submittable": the statement is sent, and
+ * the outcome is settled once — at a server error (followed by ReadyForQuery),
+ * a broken connection (not followed by it), or ReadyForQuery after the COPY.
+ */
+export abstract class CopySubmittable {
   private settled = false
 
   constructor(
     readonly text: string,
-    private readonly payload: ReadonlyArray<Buffer>,
     private readonly done: (error: Error | undefined) => void
   ) {}
 
-  private settle(error: Error | undefined) {
+  protected settle(error: Error | undefined) {
     if (this.settled) return
     this.settled = true
     this.done(error)
@@ -150,22 +153,32 @@ class CopyFromStdin {
     connection.query(this.text)
   }
 
-  // Straight to the socket, as pg-copy-streams writes its messages; a broken connection
-  // ends in handleError.
-  handleCopyInResponse(connection: PgConnection & { readonly stream: NodeJS.WritableStream; endCopyFrom(): void }) {
-    for (const message of this.payload) connection.stream.write(message)
-    connection.endCopyFrom()
-  }
-
   handleCommandComplete() {}
 
-  // A server error is followed by ReadyForQuery, a broken connection is not: settle at once.
   handleError(error: Error) {
     this.settle(error)
   }
 
   handleReadyForQuery() {
     this.settle(undefined)
+  }
+}
+
+/** The protocol side of one COPY FROM STDIN: the whole payload is sent once the server asks for it. */
+class CopyFromStdin extends CopySubmittable {
+  constructor(
+    text: string,
+    private readonly payload: ReadonlyArray<Buffer>,
+    done: (error: Error | undefined) => void
+  ) {
+    super(text, done)
+  }
+
+  // Straight to the socket, as pg-copy-streams writes its messages; a broken connection
+  // ends in handleError.
+  handleCopyInResponse(connection: PgConnection & { readonly stream: NodeJS.WritableStream; endCopyFrom(): void }) {
+    for (const message of this.payload) connection.stream.write(message)
+    connection.endCopyFrom()
   }
 }
 

@@ -10,8 +10,7 @@
  */
 import { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
-import type { Connection as PgConnection } from "pg"
-import { transactionClient } from "./Copy.js"
+import { CopySubmittable, transactionClient } from "./Copy.js"
 
 /** Signature, flags and header extension length of a binary COPY stream. */
 const headerBytes = 19
@@ -82,26 +81,18 @@ export class BinaryRowParser {
   }
 }
 
-/** The protocol side of one COPY TO STDOUT. */
-class CopyToStdout {
-  private settled = false
+/** The protocol side of one COPY TO STDOUT: each message's rows parsed as it arrives. */
+class CopyToStdout extends CopySubmittable {
   private failure: Error | undefined = undefined
   private readonly parser: BinaryRowParser
 
   constructor(
-    readonly text: string,
+    text: string,
     onRow: (fields: ReadonlyArray<string | null>) => void,
-    private readonly done: (error: Error | undefined) => void
+    done: (error: Error | undefined) => void
   ) {
+    super(text, done)
     this.parser = new BinaryRowParser(onRow)
-  }
-  private settle(error: Error | undefined) {
-    if (this.settled) return
-    this.settled = true
-    this.done(error)
-  }
-  submit(connection: PgConnection) {
-    connection.query(this.text)
   }
   handleCopyData(message: { readonly chunk: Buffer }) {
     if (this.failure !== undefined) return
@@ -112,14 +103,10 @@ class CopyToStdout {
       this.failure = error instanceof Error ? error : new Error(String(error))
     }
   }
-  handleCommandComplete() {
+  override handleCommandComplete() {
     if (this.failure === undefined && !this.parser.complete) this.failure = new Error("COPY ended inside a row")
   }
-  // A server error is followed by ReadyForQuery, a broken connection is not: settle at once.
-  handleError(error: Error) {
-    this.settle(error)
-  }
-  handleReadyForQuery() {
+  override handleReadyForQuery() {
     this.settle(this.failure)
   }
 }
