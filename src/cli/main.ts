@@ -23,6 +23,7 @@ import { searchCommand } from "./commands/search.js"
 import { migrateCommand } from "./commands/migrate.js"
 import { statusCommand } from "./commands/status.js"
 import { sourceCommand } from "./commands/source.js"
+import { enqueueCommand, workerCommand, workersCommand } from "./fleet/worker.js"
 import { sourcesCommand } from "./commands/sources.js"
 import { syncCommand } from "./commands/sync.js"
 
@@ -82,7 +83,10 @@ const tidemark = Command.make("tidemark").pipe(
     psqlCommand,
     lockCommand,
     sourcesCommand,
-    sourceCommand
+    sourceCommand,
+    enqueueCommand,
+    workerCommand,
+    workersCommand
   ])
 )
 

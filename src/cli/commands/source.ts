@@ -5,6 +5,7 @@
  * deletion: a sync or a payer that holds one makes it refuse, and nothing can
  * start meanwhile. Releasing them afterwards deletes the lease rows too.
  * Without `--yes` it says what it would delete and asks (on a terminal only).
+ * A source recorded for the fleet is forgotten too, with its schedule.
  */
 import { Args, Command, Options, Prompt } from "@effect/cli"
 import { Console, Data, Effect, Layer } from "effect"
@@ -16,8 +17,22 @@ import * as PgOpsStore from "../../ops/PgOpsStore.js"
 import { formatDuration } from "../../util/humanDuration.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
 import { UsageError } from "../UsageError.js"
+import { addCommand, listCommand } from "../fleet/sourceAdd.js"
+import * as Boss from "../../fleet/Boss.js"
+import * as PgSourceRegistry from "../../fleet/PgSourceRegistry.js"
+import { SourceRegistry } from "../../fleet/SourceRegistry.js"
 
-const storesLayer = Layer.merge(LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)), PgOpsStore.layer)
+const storesLayer = Layer.mergeAll(
+  LeaseLock.layer.pipe(Layer.provide(PgLeaseStore.layer)),
+  PgOpsStore.layer,
+  PgSourceRegistry.layer
+)
+
+/** A recorded source's schedule goes with it (pg-boss is started only for a recorded one). */
+const unschedule = (name: string) =>
+  Effect.flatMap(Boss.Boss, (boss) =>
+    Boss.attempt("removing the schedule", () => boss.unschedule(Boss.queues.sync, name))
+  ).pipe(Effect.provide(Boss.layer({ role: "client" })))
 
 /** A sync or a payer holds one of the source's leases: it is not removed. */
 export class SourceBusy extends Data.TaggedError("SourceBusy")<{
@@ -103,7 +118,12 @@ const remove = Effect.fn("source.remove")(function* (flags: RemoveFlags) {
             return undefined
           }
         }
-        return yield* ops.removeSource(name, Effect.zipRight(sync.fence, pay.fence))
+        const forgotten = yield* (yield* SourceRegistry).remove(name)
+        if (forgotten) yield* unschedule(name)
+        return yield* ops.removeSource(name, Effect.zipRight(sync.fence, pay.fence)).pipe(
+          // Recorded for the fleet but never synced: there was nothing else to delete.
+          Effect.catchTag("UnknownSource", (unknown) => (forgotten ? Effect.succeed(null) : Effect.fail(unknown)))
+        )
       })
     )
   )
@@ -111,6 +131,13 @@ const remove = Effect.fn("source.remove")(function* (flags: RemoveFlags) {
     Effect.catchTag("LockBusy", (busy) => Effect.fail(new SourceBusy({ sourceId: name, busy })))
   )
   if (removed === undefined) return
+  if (removed === null) {
+    return yield* Console.log(
+      flags.json
+        ? JSON.stringify({ removed: name, deleted: null })
+        : `removed recorded source ${name} and its schedule (it was never synced: nothing else to delete)`
+    )
+  }
   yield* Console.log(
     flags.json
       ? JSON.stringify({ removed: name, deleted: removed })
@@ -143,8 +170,8 @@ const removeCommand = Command.make(
   )
 )
 
-/** Subcommands on one source; `remove` for now (a source's own `add` and `list` belong here too). */
+/** Subcommands on one source: recording it for the fleet, listing the recorded ones, removing one. */
 export const sourceCommand = Command.make("source").pipe(
-  Command.withDescription("Manage one source."),
-  Command.withSubcommands([removeCommand])
+  Command.withDescription("Manage sources: record one for the fleet's workers, list them, remove one."),
+  Command.withSubcommands([addCommand, listCommand, removeCommand])
 )

@@ -8,10 +8,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Command } from "@effect/cli"
 import { Console, Duration, Effect, Option, Ref } from "effect"
-import * as DirSource from "../../source/DirSource.js"
-import * as GitSource from "../../source/git/GitSource.js"
 import { defaultEntryFields, fieldPath } from "../../source/jsonl/Entry.js"
-import * as JsonlFiles from "../../source/jsonl/JsonlFiles.js"
+import * as OpenSource from "../../sync/OpenSource.js"
 import * as JsonlSync from "../../source/jsonl/JsonlSync.js"
 import { initialProgress } from "../../sync/Progress.js"
 import * as RunState from "../../state/RunState.js"
@@ -98,10 +96,7 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
       const jsonlOptions = (p: Ref.Ref<typeof initialProgress>): JsonlSync.JsonlOptions => ({
         sourceId,
         root,
-        selection: {
-          include: flags.include,
-          exclude: [...JsonlFiles.defaultSelection.exclude, ...flags.exclude]
-        },
+        selection: OpenSource.jsonlSelection(flags),
         fields: {
           idField: Option.match(flags.idField, { onNone: () => null, onSome: fieldPath }),
           messageFields: Option.match(flags.messageField, {
@@ -132,18 +127,10 @@ export const syncCommand = Command.make("sync", syncOptions, (flags) =>
       })
     }
     const git = flags.git || Option.isSome(flags.ref) || fs.existsSync(path.join(root, ".git"))
+    const selection = { include: flags.include, exclude: flags.exclude, maxBytes }
     const source = git
-      ? yield* GitSource.make(root, {
-          ref: Option.getOrElse(flags.ref, () => GitSource.defaultGitOptions.ref),
-          include: flags.include.length > 0 ? flags.include : GitSource.defaultGitOptions.include,
-          exclude: [...GitSource.defaultGitOptions.exclude, ...flags.exclude],
-          maxBytes
-        })
-      : yield* DirSource.make(root, {
-          include: flags.include.length > 0 ? flags.include : DirSource.defaultDirOptions.include,
-          exclude: [...DirSource.defaultDirOptions.exclude, ...flags.exclude],
-          maxBytes
-        })
+      ? yield* OpenSource.repository(root, Option.getOrUndefined(flags.ref), selection)
+      : yield* OpenSource.folder(root, selection)
     const syncOptions = (p: Ref.Ref<typeof initialProgress>): SyncProgram.SyncOptions => ({
       sourceId,
       source,
