@@ -166,4 +166,7 @@ export const run = (options: WorkerOptions) =>
       `worker ${options.id} on ${os.hostname()} (pid ${process.pid}): ${options.queues.join(", ")}, ${options.concurrency} at once`
     )
     return yield* Effect.never
-  })
+  }).pipe(
+    // Its own scope, inside pg-boss's: the jobs are stopped and handed on before pg-boss stops.
+    Effect.scoped
+  )
