@@ -10,6 +10,7 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Block from "./support/block.js"
 import * as Cli from "./support/cli.js"
+import * as Repo from "./support/repo.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 let url: string
@@ -50,7 +51,9 @@ const folderOf = (files: number) => {
   return dir
 }
 
-const env = () => ({ DATABASE_URL: url })
+/** A worker's home (its git mirrors) of its own: never the user's. */
+const workerHome = () => fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-fleet-home-"))
+const env = (home = workerHome()) => ({ DATABASE_URL: url, TIDEMARK_HOME: home })
 const opsOf = async (source: string) =>
   Number((await query<{ n: string }>("SELECT count(*) AS n FROM tidemark.ops WHERE source_id = $1", [source]))[0]!.n)
 const documentsOf = async (source: string) =>
@@ -224,4 +227,59 @@ describe("tidemark worker", () => {
     const after = JSON.parse((await Cli.run(["workers", "--json"], env())).stdout)
     expect(after.workers.map((w: { pid: number }) => w.pid)).not.toContain(worker.process.pid)
   }, 120_000)
+
+  it("syncs a git URL from a mirror in the worker's home, fetched before each sync", async () => {
+    const repo = Repo.makeRepo()
+    Repo.commit(repo, { "README.md": "# one\n", "docs/a.md": "a\n" })
+    expect((await Cli.run(["source", "add", "remote-repo", `file://${repo}`], env())).code).toBe(0)
+    expect((await Cli.run(["enqueue", "remote-repo"], env())).code).toBe(0)
+    const home = workerHome()
+    const worker = Cli.tidemark(["worker", "--queues", "sync"], env(home))
+    try {
+      await until("the first sync is done", async () => (await jobsOf("remote-repo", ["completed"])).length === 1)
+      expect(await documentsOf("remote-repo")).toBe(2)
+      expect(fs.readdirSync(path.join(home, "mirrors")).filter((n) => n.endsWith(".git"))).toHaveLength(1)
+      Repo.commit(repo, { "docs/b.md": "b\n", "docs/a.md": null })
+      expect((await Cli.run(["enqueue", "remote-repo"], env())).code).toBe(0)
+      await until("the second sync is done", async () => (await jobsOf("remote-repo", ["completed"])).length === 2)
+      const keys = await query<{ key: string }>(
+        "SELECT key FROM tidemark.documents WHERE source_id = 'remote-repo' ORDER BY key"
+      )
+      expect(keys.map((k) => k.key)).toEqual(["README.md", "docs/b.md"])
+    } finally {
+      const stopped = await stopWorker(worker)
+      expect(stopped.code, stopped.stderr).toBe(143)
+    }
+  }, 120_000)
+
+  it("a SIGKILLed worker's sync is resumed by another worker once pg-boss sees its heartbeat lapse", async () => {
+    const dir = folderOf(1200)
+    expect((await Cli.run(["source", "add", "killed", dir, "--concurrency", "1"], env())).code).toBe(0)
+    expect((await Cli.run(["enqueue", "killed"], env())).code).toBe(0)
+    const held = await Block.blockKey(url, "killed", "note-0000.md")
+    const first = Cli.tidemark(["worker", "--queues", "sync"], env())
+    const second = Cli.tidemark(["worker", "--queues", "sync"], env())
+    try {
+      await until(
+        "a worker syncs under the lease",
+        async () => (await query("SELECT 1 FROM tidemark.locks WHERE name = 'sync:killed'")).length > 0
+      )
+      const holder = (await query<{ pid: number }>("SELECT pid FROM tidemark.locks WHERE name = 'sync:killed'"))[0]!
+      const [victim, survivor] = holder.pid === first.process.pid ? [first, second] : [second, first]
+      victim.process.kill("SIGKILL")
+      await victim.finished
+      await held.release()
+      await until(
+        "the survivor finishes the job",
+        async () => (await jobsOf("killed", ["completed"])).length === 1,
+        90_000
+      )
+      expect(await documentsOf("killed")).toBe(1200)
+      expect(await opsOf("killed")).toBe(1)
+      expect(survivor.alive()).toBe(true)
+    } finally {
+      await held.release()
+      for (const worker of [first, second]) if (worker.alive()) await stopWorker(worker)
+    }
+  }, 150_000)
 })
