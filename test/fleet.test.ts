@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import pg from "pg"
+import { PgBoss } from "pg-boss"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Block from "./support/block.js"
 import * as Cli from "./support/cli.js"
@@ -238,6 +239,10 @@ describe("tidemark worker", () => {
     try {
       await until("the first sync is done", async () => (await jobsOf("remote-repo", ["completed"])).length === 1)
       expect(await documentsOf("remote-repo")).toBe(2)
+      // Known by its URL, not by this worker's mirror: any other worker may sync it next.
+      expect(await query("SELECT root FROM tidemark.sources WHERE id = 'remote-repo'")).toEqual([
+        { root: `file://${repo}` }
+      ])
       expect(fs.readdirSync(path.join(home, "mirrors")).filter((n) => n.endsWith(".git"))).toHaveLength(1)
       Repo.commit(repo, { "docs/b.md": "b\n", "docs/a.md": null })
       expect((await Cli.run(["enqueue", "remote-repo"], env())).code).toBe(0)
@@ -248,6 +253,17 @@ describe("tidemark worker", () => {
       expect(keys.map((k) => k.key)).toEqual(["README.md", "docs/b.md"])
     } finally {
       const stopped = await stopWorker(worker)
+      expect(stopped.code, stopped.stderr).toBe(143)
+    }
+    // Another machine: a worker of another home clones its own mirror and syncs on.
+    Repo.commit(repo, { "docs/c.md": "c\n" })
+    expect((await Cli.run(["enqueue", "remote-repo"], env())).code).toBe(0)
+    const elsewhere = Cli.tidemark(["worker", "--queues", "sync"], env())
+    try {
+      await until("the third sync is done", async () => (await jobsOf("remote-repo", ["completed"])).length === 3)
+      expect(await documentsOf("remote-repo")).toBe(3)
+    } finally {
+      const stopped = await stopWorker(elsewhere)
       expect(stopped.code, stopped.stderr).toBe(143)
     }
   }, 120_000)
@@ -282,4 +298,35 @@ describe("tidemark worker", () => {
       for (const worker of [first, second]) if (worker.alive()) await stopWorker(worker)
     }
   }, 150_000)
+
+  it("a sync that would outlast its job's expiry saves its progress and queues its follow-up before it", async () => {
+    const dir = folderOf(1200)
+    expect((await Cli.run(["source", "add", "long", dir, "--concurrency", "1"], env())).code).toBe(0)
+    // A job that expires 2 minutes and 3 seconds after it starts: the worker stops it after 3 s.
+    const boss = new PgBoss({
+      connectionString: url,
+      schema: "tidemark_boss",
+      supervise: false,
+      schedule: false,
+      migrate: false
+    })
+    boss.on("error", () => {})
+    await boss.start()
+    await boss.send("tidemark-sync", { source: "long" }, { singletonKey: "long", expireInSeconds: 123 })
+    await boss.stop({ graceful: false, close: true })
+    const held = await Block.blockKey(url, "long", "note-0000.md")
+    const worker = Cli.tidemark(["worker", "--queues", "sync"], env())
+    try {
+      await worker.errLine(/sync of long: its job expiry is near: stopping after the batches in flight/)
+      await held.release()
+      await worker.errLine(/sync of long stopped \(its job expiry is near\): progress saved, a follow-up queued/)
+      await until("the follow-up is done", async () => (await jobsOf("long", ["completed"])).length === 2)
+      expect(await documentsOf("long")).toBe(1200)
+      expect(await opsOf("long")).toBe(1)
+    } finally {
+      await held.release()
+      const stopped = await stopWorker(worker)
+      expect(stopped.code, stopped.stderr).toBe(143)
+    }
+  }, 120_000)
 })

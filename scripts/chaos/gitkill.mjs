@@ -7,28 +7,11 @@ import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { between, query, runTidemark, scratchDir, sleep, tidemark } from "./lib.mjs"
+import { between, query, runTidemark, scratchDir, sleep, tidemark, tree, git } from "./lib.mjs"
 
 export const name = "git-sigkill"
 
-const git = (repo, ...args) =>
-  execFileSync("git", ["-C", repo, "-c", "user.email=chaos@tidemark.invalid", "-c", "user.name=chaos", ...args], {
-    encoding: "utf8",
-    maxBuffer: 1 << 28
-  })
-
 /** key → blob id of the regular files of `commit`. */
-const tree = (repo, commit) => {
-  const blobs = new Map()
-  for (const record of git(repo, "ls-tree", "-r", "-z", "--full-tree", commit).split("\0")) {
-    if (record === "") continue
-    const [meta, key] = [record.slice(0, record.indexOf("\t")), record.slice(record.indexOf("\t") + 1)]
-    const [mode, , oid] = meta.split(" ")
-    if (mode === "100644" || mode === "100755") blobs.set(key, oid)
-  }
-  return blobs
-}
-
 export const run = async ({ url, short }) => {
   const kills = short ? 4 : 10
   const repo = scratchDir("git")

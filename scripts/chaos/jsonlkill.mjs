@@ -3,43 +3,11 @@
 // After the writers stop and a last sync runs, the stored entries must equal the files'
 // entries exactly, file by file and in order: none missing, none twice.
 import { spawn } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { between, query, root, runTidemark, scratchDir, sleep, tidemark } from "./lib.mjs"
+import { between, fileEntries, query, root, runTidemark, scratchDir, sleep, storedEntries, tidemark } from "./lib.mjs"
 
 export const name = "jsonl-sigkill"
-
-const hash = (line) => createHash("sha256").update(line).digest("hex")
-
-/** path → hashes of the complete, valid lines of each file. */
-const fileEntries = (dir) => {
-  const out = new Map()
-  for (const name of fs.readdirSync(dir).sort()) {
-    const text = fs.readFileSync(path.join(dir, name), "utf8")
-    const lines = text
-      .slice(0, text.lastIndexOf("\n") + 1)
-      .split("\n")
-      .slice(0, -1)
-    out.set(name, lines.map(hash))
-  }
-  return out
-}
-
-const storedEntries = async (url, sourceId) => {
-  const rows = await query(
-    url,
-    `SELECT f.path, e.line_hash FROM tidemark.entries e JOIN tidemark.jsonl_files f USING (source_id, stream)
-      WHERE e.source_id = $1 AND e.present AND NOT f.gone ORDER BY f.path, e.position`,
-    [sourceId]
-  )
-  const out = new Map()
-  for (const row of rows) {
-    if (!out.has(row.path)) out.set(row.path, [])
-    out.get(row.path).push(row.line_hash)
-  }
-  return out
-}
 
 export const run = async ({ url, short }) => {
   const kills = short ? 10 : 100

@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { embeddedPaths } from "../../dist/db/embedded/paths.js"
@@ -189,3 +190,115 @@ export const liveLease = async (url, sourceId) =>
       `sync:${sourceId}`
     ])
   )[0]
+
+export const lineHash = (line) => createHash("sha256").update(line).digest("hex")
+
+/** path → hashes of the complete, valid lines of each file. */
+export const fileEntries = (dir) => {
+  const out = new Map()
+  for (const name of fs.readdirSync(dir).sort()) {
+    const text = fs.readFileSync(path.join(dir, name), "utf8")
+    const lines = text
+      .slice(0, text.lastIndexOf("\n") + 1)
+      .split("\n")
+      .slice(0, -1)
+    out.set(name, lines.map(lineHash))
+  }
+  return out
+}
+
+export const storedEntries = async (url, sourceId) => {
+  const rows = await query(
+    url,
+    `SELECT f.path, e.line_hash FROM tidemark.entries e JOIN tidemark.jsonl_files f USING (source_id, stream)
+      WHERE e.source_id = $1 AND e.present AND NOT f.gone ORDER BY f.path, e.position`,
+    [sourceId]
+  )
+  const out = new Map()
+  for (const row of rows) {
+    if (!out.has(row.path)) out.set(row.path, [])
+    out.get(row.path).push(row.line_hash)
+  }
+  return out
+}
+
+/** key → blob id of every regular file in `commit`. */
+export const tree = (repo, commit) => {
+  const blobs = new Map()
+  for (const record of git(repo, "ls-tree", "-r", "-z", "--full-tree", commit).split("\0")) {
+    if (record === "") continue
+    const [meta, key] = [record.slice(0, record.indexOf("\t")), record.slice(record.indexOf("\t") + 1)]
+    const [mode, , oid] = meta.split(" ")
+    if (mode === "100644" || mode === "100755") blobs.set(key, oid)
+  }
+  return blobs
+}
+
+/** git with a fixed author, its output as text. */
+export const git = (repo, ...args) =>
+  execFileSync("git", ["-C", repo, "-c", "user.email=chaos@tidemark.invalid", "-c", "user.name=chaos", ...args], {
+    encoding: "utf8",
+    maxBuffer: 1 << 28
+  })
+
+const ensureBouncer = () => {
+  try {
+    execFileSync("pgbouncer", ["--version"], { stdio: "ignore" })
+  } catch {
+    execFileSync("bash", ["-c", "apt-get update -qq && apt-get install -y -qq pgbouncer"], { stdio: "ignore" })
+  }
+}
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address()
+      probe.close(() => resolve(port))
+    })
+  })
+
+/**
+ * Debian's PgBouncer (installed if missing) in transaction pooling mode in
+ * front of the embedded server, on a free loopback port, for the database of
+ * `url`; `users` may log in through it (trusted, as the server's socket is).
+ */
+export const startBouncer = async (url, paths, users, poolSize = 4) => {
+  ensureBouncer()
+  const database = new URL(url).pathname.slice(1)
+  const dir = scratchDir("pgbouncer")
+  const port = await freePort()
+  fs.writeFileSync(path.join(dir, "users.txt"), users.map((user) => `"${user}" ""\n`).join(""))
+  fs.writeFileSync(
+    path.join(dir, "pgbouncer.ini"),
+    [
+      "[databases]",
+      `${database} = host=${paths.socketDir} port=5432 dbname=${database}`,
+      "[pgbouncer]",
+      "listen_addr = 127.0.0.1",
+      `listen_port = ${port}`,
+      "unix_socket_dir =",
+      "auth_type = trust",
+      `auth_file = ${path.join(dir, "users.txt")}`,
+      "pool_mode = transaction",
+      `default_pool_size = ${poolSize}`,
+      "max_client_conn = 400",
+      `logfile = ${path.join(dir, "pgbouncer.log")}`,
+      ""
+    ].join("\n")
+  )
+  execFileSync("chown", ["-R", "postgres", dir])
+  const asServerUser = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--"] : []
+  const [command, ...args] = [...asServerUser, "pgbouncer", path.join(dir, "pgbouncer.ini")]
+  const bouncer = spawn(command, args, { stdio: "ignore" })
+  const urlFor = (user) => `postgresql://${user}@127.0.0.1:${port}/${database}`
+  // Up when it answers.
+  for (let i = 0; i < 100; i++) {
+    try {
+      await queryOnce(urlFor(users[0]), "SELECT 1")
+      break
+    } catch {
+      await sleep(100)
+    }
+  }
+  return { port, urlFor, stop: () => bouncer.kill() }
+}

@@ -2,10 +2,6 @@
 // `pgbouncer`, installed here if missing), the direct pool straight to the
 // server: a full sync, a SIGKILL and its resume, a no-change sync. Locks and
 // checkpoints must work through it.
-import { execFileSync, spawn } from "node:child_process"
-import * as fs from "node:fs"
-import * as net from "node:net"
-import * as path from "node:path"
 import {
   between,
   compare,
@@ -14,60 +10,16 @@ import {
   notesFolder,
   query,
   runTidemark,
-  scratchDir,
   sleep,
+  startBouncer,
   tidemark
 } from "./lib.mjs"
 
 export const name = "pgbouncer"
 
-const ensureInstalled = () => {
-  try {
-    execFileSync("pgbouncer", ["--version"], { stdio: "ignore" })
-  } catch {
-    execFileSync("bash", ["-c", "apt-get update -qq && apt-get install -y -qq pgbouncer"], { stdio: "ignore" })
-  }
-}
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const probe = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address()
-      probe.close(() => resolve(port))
-    })
-  })
-
 export const run = async ({ url, paths, short }) => {
-  ensureInstalled()
-  const target = new URL(url)
-  const user = target.username
-  const database = target.pathname.slice(1)
-  const dir = scratchDir("pgbouncer")
-  const port = await freePort()
-  fs.writeFileSync(path.join(dir, "users.txt"), `"${user}" ""\n`)
-  fs.writeFileSync(
-    path.join(dir, "pgbouncer.ini"),
-    [
-      "[databases]",
-      `${database} = host=${paths.socketDir} port=5432 dbname=${database}`,
-      "[pgbouncer]",
-      "listen_addr = 127.0.0.1",
-      `listen_port = ${port}`,
-      "unix_socket_dir =",
-      "auth_type = trust",
-      `auth_file = ${path.join(dir, "users.txt")}`,
-      "pool_mode = transaction",
-      "default_pool_size = 4",
-      "max_client_conn = 200",
-      `logfile = ${path.join(dir, "pgbouncer.log")}`,
-      ""
-    ].join("\n")
-  )
-  execFileSync("chown", ["-R", "postgres", dir])
-  const asServerUser = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--"] : []
-  const [command, ...args] = [...asServerUser, "pgbouncer", path.join(dir, "pgbouncer.ini")]
-  const bouncer = spawn(command, args, { stdio: "ignore" })
-  const env = { DATABASE_URL: `postgresql://${user}@127.0.0.1:${port}/${database}`, DIRECT_DATABASE_URL: url }
+  const bouncer = await startBouncer(url, paths, [new URL(url).username])
+  const env = { DATABASE_URL: bouncer.urlFor(new URL(url).username), DIRECT_DATABASE_URL: url }
   const failures = []
   const folder = notesFolder("pgbouncer", short ? 10000 : 30000)
   const source = `chaos-pgbouncer-${Date.now()}`
@@ -101,7 +53,7 @@ export const run = async ({ url, paths, short }) => {
     if (items.n !== 0) failures.push("banked items of finished ops were left")
     if ((await liveLease(url, source)) !== undefined) failures.push("the lease is still held")
   } finally {
-    bouncer.kill()
+    bouncer.stop()
   }
   const check = await compare(url, source, folderHashes(folder))
   return {

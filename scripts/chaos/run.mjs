@@ -18,7 +18,9 @@ const all = [
   "pgbouncer",
   "bad-input",
   "git-sigkill",
-  "jsonl-sigkill"
+  "jsonl-sigkill",
+  "fleet",
+  "fleet-schedule"
 ]
 const files = {
   sigkill: "./sigkill.mjs",
@@ -30,7 +32,9 @@ const files = {
   pgbouncer: "./pgbouncer.mjs",
   "bad-input": "./badinput.mjs",
   "git-sigkill": "./gitkill.mjs",
-  "jsonl-sigkill": "./jsonlkill.mjs"
+  "jsonl-sigkill": "./jsonlkill.mjs",
+  fleet: "./fleet.mjs",
+  "fleet-schedule": "./fleetschedule.mjs"
 }
 const args = process.argv.slice(2)
 const short = args.includes("--short")

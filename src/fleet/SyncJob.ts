@@ -78,10 +78,13 @@ const syncSpec = (name: string, spec: SourceSpec.SourceSpec) =>
     const selection = { include: spec.include, exclude: spec.exclude, maxBytes }
     let source
     if (spec.kind === "git") {
-      const root = SourceSpec.isUrl(spec.location)
-        ? yield* GitMirror.update((yield* DbSettings).home, name, spec.location)
-        : spec.location
-      source = yield* OpenSource.repository(root, spec.ref, selection)
+      if (SourceSpec.isUrl(spec.location)) {
+        const mirror = yield* GitMirror.update((yield* DbSettings).home, name, spec.location)
+        // Known by its URL, whichever worker's mirror it is read from.
+        source = { ...(yield* OpenSource.repository(mirror, spec.ref, selection)), root: spec.location }
+      } else {
+        source = yield* OpenSource.repository(spec.location, spec.ref, selection)
+      }
     } else {
       yield* reachable(name, spec)
       source = yield* OpenSource.folder(spec.location, selection)

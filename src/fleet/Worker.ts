@@ -114,7 +114,14 @@ export const run = (options: WorkerOptions) =>
       const bound = Duration.seconds(Math.max(job.expireInSeconds - handOffMarginSeconds, 1))
       return interruptOn(
         work(queue, job.data.source),
-        Effect.sleep(bound).pipe(Effect.zipRight(Effect.fail(new HandOff({ reason: "its job expiry is near" }))))
+        Effect.sleep(bound).pipe(
+          Effect.zipRight(
+            Effect.logInfo(
+              `${queue} of ${job.data.source}: its job expiry is near: stopping after the batches in flight`
+            )
+          ),
+          Effect.zipRight(Effect.fail(new HandOff({ reason: "its job expiry is near" })))
+        )
       ).pipe(
         Effect.catchTag("HandOff", (stop) => handOff(queue, job, stop.reason)),
         Effect.tap((result) => Effect.logInfo(`${queue} of ${job.data.source}: ${describe(result)} (job ${job.id})`)),
