@@ -56,7 +56,9 @@ describe("tidemark CLI", () => {
     expect(JSON.parse(second.stdout)).toEqual({
       applied: [],
       total: shipped.length,
-      backfills: [{ _tag: "AlreadyDone", step: "documents.title", version: 2 }]
+      backfills: [{ _tag: "AlreadyDone", step: "documents.title", version: 2 }],
+      // The fleet's job engine, installed by the first run.
+      jobEngine: { schema: "tidemark_boss", version: expect.any(Number) }
     })
 
     const db = await Cli.run(["db", "--json"], { DATABASE_URL: secretUrl, TIDEMARK_MAIN_POOL_SIZE: "5" })

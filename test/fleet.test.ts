@@ -11,6 +11,7 @@ import { PgBoss } from "pg-boss"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Block from "./support/block.js"
 import * as Cli from "./support/cli.js"
+import * as Folder from "./support/folder.js"
 import * as Repo from "./support/repo.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
@@ -27,15 +28,8 @@ afterAll(async () => {
   if (url !== undefined) await TestDatabase.dropDatabase(url)
 })
 
-const query = async <R extends pg.QueryResultRow>(text: string, values: Array<unknown> = []): Promise<Array<R>> => {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return (await client.query<R>(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+const query = <R extends pg.QueryResultRow>(text: string, values: Array<unknown> = []) =>
+  Folder.query<R>(url, text, values)
 
 /** Polls `condition` (each poll a query) until it holds: the event a test waits for. */
 const until = async (what: string, condition: () => Promise<boolean>, limitMillis = 60_000) => {
@@ -166,8 +160,10 @@ describe("tidemark worker", () => {
     const first = Cli.tidemark(["worker", "--queues", "sync"], env())
     try {
       await until(
-        "the first worker syncs under the lease",
-        async () => (await query("SELECT 1 FROM tidemark.locks WHERE name = 'sync:handoff'")).length > 0
+        // Planned, with its op open: what is stopped now is an import under way.
+        "the first worker's sync has its op open",
+        async () =>
+          (await query("SELECT 1 FROM tidemark.ops WHERE source_id = 'handoff' AND status = 'open'")).length > 0
       )
       first.process.kill("SIGTERM")
       // The held batch cannot finish: its connection waits on the test's row until released.

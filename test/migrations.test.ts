@@ -31,6 +31,7 @@ describe("migrations", () => {
         "backfill_state",
         "documents",
         "entries",
+        "fleet_sources",
         "item_errors",
         "jsonl_entries",
         "jsonl_files",

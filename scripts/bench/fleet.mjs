@@ -12,9 +12,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
-import { PgBoss } from "pg-boss"
 import { DirSource, SyncProgram, Tidemark } from "../../dist/index.js"
-import { cli, corpus, database, machine, queryOnce, settingsLayer } from "./lib.mjs"
+import { bossClient, cli, corpus, database, machine, queryOnce, settingsLayer } from "./lib.mjs"
 import { spawn } from "node:child_process"
 
 const overheadSources = Number(process.argv[2] ?? 500)
@@ -34,15 +33,7 @@ const run = (args) =>
   })
 await run(["migrate"])
 
-const boss = new PgBoss({
-  connectionString: db.url,
-  schema: "tidemark_boss",
-  supervise: false,
-  schedule: false,
-  migrate: false
-})
-boss.on("error", () => {})
-await boss.start()
+const boss = await bossClient(db.url)
 
 /** Recorded sources, written straight into the registry (setting up, not measured). */
 const record = async (entries) => {
@@ -118,7 +109,7 @@ const layer = Tidemark.layerPg.pipe(Layer.provide(settingsLayer(db.url)))
 const inProcess = () =>
   Effect.runPromise(
     Effect.forEach(small, (s) =>
-      Effect.flatMap(DirSource.make(s.dir), (source) => SyncProgram.run({ sourceId: s.name, source }))
+      Effect.scoped(Effect.flatMap(DirSource.make(s.dir), (source) => SyncProgram.run({ sourceId: s.name, source })))
     ).pipe(Effect.provide(layer))
   )
 await inProcess() // the first imports, not timed

@@ -18,7 +18,10 @@ const escape = (s) => s.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n
 
 const client = new pg.Client({ connectionString: url })
 await client.connect()
-const names = fs.readdirSync(dir).filter((n) => n.endsWith(".jsonl")).sort()
+const names = fs
+  .readdirSync(dir)
+  .filter((n) => n.endsWith(".jsonl"))
+  .sort()
 async function* rows() {
   for (const [stream, name] of names.entries()) {
     const bytes = fs.readFileSync(path.join(dir, name))
@@ -32,7 +35,9 @@ async function* rows() {
       const value = JSON.parse(text)
       const role = typeof value.role === "string" ? value.role : null
       const hash = createHash("sha256").update(line).digest("hex")
-      out.push(`${stream}\t${number}\t${at}\t${role === null ? "metadata" : "message"}\t${role ?? "\\N"}\t${escape(text)}\t${hash}\n`)
+      out.push(
+        `${stream}\t${number}\t${at}\t${role === null ? "metadata" : "message"}\t${role ?? "\\N"}\t${escape(text)}\t${hash}\n`
+      )
       at = newline + 1
     }
     // One chunk per file: the stream's per-chunk cost is not the floor's to pay.

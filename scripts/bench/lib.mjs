@@ -148,3 +148,22 @@ export const queryOnce = async (url, text, values = []) => {
     await client.end()
   }
 }
+
+/**
+ * A started pg-boss client of the fleet's schema that only sends (no supervision, no
+ * schedules, no migration): what a benchmark or a chaos scenario queues jobs with.
+ * pg-boss needs Node 22: loaded here only when asked for.
+ */
+export const bossClient = async (url) => {
+  const { PgBoss } = await import("pg-boss")
+  const boss = new PgBoss({
+    connectionString: url,
+    schema: "tidemark_boss",
+    supervise: false,
+    schedule: false,
+    migrate: false
+  })
+  boss.on("error", () => {})
+  await boss.start()
+  return boss
+}

@@ -12,7 +12,7 @@
 // to another worker holding the source's lease.
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { PgBoss } from "pg-boss"
+import { bossClient } from "../bench/lib.mjs"
 import {
   asUser,
   between,
@@ -172,15 +172,7 @@ export const run = async ({ url, paths, short }) => {
     )
     if (added.code !== 0) throw new Error(`source add ${source.name}: ${added.stderr}`)
   }
-  const boss = new PgBoss({
-    connectionString: url,
-    schema: "tidemark_boss",
-    supervise: false,
-    schedule: false,
-    migrate: false
-  })
-  boss.on("error", () => {})
-  await boss.start()
+  const boss = await bossClient(url)
   const enqueueAll = () =>
     Promise.all(sources.map((s) => boss.send("tidemark-sync", { source: s.name }, { singletonKey: s.name })))
 

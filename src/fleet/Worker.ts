@@ -21,7 +21,10 @@
  */
 import * as os from "node:os"
 import { Cause, Data, Duration, Effect, Exit, Fiber, FiberSet, Runtime } from "effect"
-import type { Job } from "pg-boss"
+import type { SqlClient } from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import type { Job, PgBoss } from "pg-boss"
+import { debtRecorded } from "../maintenance/PgDebtStore.js"
 import { interruptOn } from "../util/interruptOn.js"
 import * as Payer from "../maintenance/Payer.js"
 import { attempt, Boss, handOffMarginSeconds, queues, timings, type WorkQueue } from "./Boss.js"
@@ -70,6 +73,29 @@ const failureText = (cause: Cause.Cause<unknown>): string => {
   return Cause.pretty(cause).split("\n")[0] ?? "failed"
 }
 
+/**
+ * The sync's maintenance debt goes to the maintain queue, for whichever worker takes it:
+ * queued in the transaction that records the debt (pg-boss's SQL on that transaction's
+ * connection), so the two commit or fail together. Once one is queued, the queue refuses
+ * more for the source until it runs (a statement per batch, nothing more).
+ */
+export const maintainInTransaction = (boss: PgBoss) => (sql: SqlClient, source: string) =>
+  Effect.flatMap(Effect.runtime<never>(), (inTransaction) =>
+    Effect.tryPromise({
+      try: () =>
+        boss.send(queues.maintain, { source } satisfies JobData, {
+          singletonKey: source,
+          db: {
+            executeSql: (text: string, values?: Array<unknown>) =>
+              Runtime.runPromise(inTransaction)(sql.unsafe(text, values ?? [])).then(
+                (rows): { rows: Array<unknown> } => ({ rows: [...rows] })
+              )
+          }
+        }),
+      catch: (cause) => new SqlError({ cause, message: `queueing the maintenance of ${source}` })
+    })
+  ).pipe(Effect.asVoid)
+
 export const run = (options: WorkerOptions) =>
   Effect.gen(function* () {
     const boss = yield* Boss
@@ -79,18 +105,8 @@ export const run = (options: WorkerOptions) =>
 
     const work = (queue: WorkQueue, source: string): Effect.Effect<object, JobError, JobServices> =>
       queue === "sync"
-        ? SyncJob.run(source).pipe(Effect.tap((result) => ("synced" in result ? maintainLater(source) : Effect.void)))
+        ? Effect.locally(SyncJob.run(source), debtRecorded, maintainInTransaction(boss))
         : Effect.map(Payer.payDue(source), (reports) => ({ source, paid: reports }))
-
-    /**
-     * The sync's maintenance debt goes to the maintain queue, for whichever worker takes it.
-     * Queued after the sync's commit, not in its transaction: a worker killed between the two
-     * leaves the debt to the next sync's job, or to `tidemark maintain`.
-     */
-    const maintainLater = (source: string) =>
-      attempt(`queueing the maintenance of ${source}`, () =>
-        boss.send(queues.maintain, { source } satisfies JobData, { singletonKey: source })
-      ).pipe(Effect.catchTag("JobEngineError", (error) => Effect.logWarning(error.message)))
 
     /** Stops cooperatively, queues the follow-up, and completes: what a job does before its expiry or on SIGTERM. */
     const handOff = (queue: WorkQueue, job: Job<JobData>, reason: string) =>

@@ -4,7 +4,8 @@
  * source's debt in the same transaction as the change, so no crash can lose it.
  */
 import type { SqlClient } from "@effect/sql/SqlClient"
-import { Duration, Effect, Layer } from "effect"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Duration, Effect, FiberRef, Layer } from "effect"
 import { MainDb } from "../db/Database.js"
 import { wrapSql } from "../db/StoreError.js"
 import { textArray } from "../db/TextArray.js"
@@ -18,7 +19,23 @@ const store = "maintenance debt store"
  * moves its revision (a kind backed off after a failure stays backed off).
  * `changed` rows are added to the kinds' count of changed rows.
  */
-export const recordIn = (sql: SqlClient, sourceId: string, kinds: ReadonlyArray<Kind>, changed = 0) => sql`
+export const recordIn = (sql: SqlClient, sourceId: string, kinds: ReadonlyArray<Kind>, changed = 0) =>
+  Effect.zipRight(
+    record(sql, sourceId, kinds, changed),
+    Effect.flatMap(FiberRef.get(debtRecorded), (also) => (also === null ? Effect.void : also(sql, sourceId)))
+  )
+
+/**
+ * What else the transaction that records a source's debt does, in that same
+ * transaction (null: nothing). A fleet worker queues the source's `maintain`
+ * job here, so that debt and job commit together: no crash leaves debt that
+ * no job will pay.
+ */
+export const debtRecorded = FiberRef.unsafeMake<
+  ((sql: SqlClient, sourceId: string) => Effect.Effect<void, SqlError>) | null
+>(null)
+
+const record = (sql: SqlClient, sourceId: string, kinds: ReadonlyArray<Kind>, changed: number) => sql`
   INSERT INTO tidemark.maintenance_debt AS d (source_id, kind, pending_since, next_attempt_at, changed)
   SELECT ${sourceId}, k, now(), now(), ${changed} FROM unnest(${textArray(kinds)}::text[]) AS k
   ON CONFLICT (source_id, kind) DO UPDATE SET
