@@ -93,6 +93,15 @@ describe("tidemark source add|list|remove", () => {
       expect.objectContaining({ name: "team-notes", schedule: "*/5 * * * *" })
     )
 
+    // Without --yes (and not on a terminal) it says what it would do, and does nothing.
+    const asked = await Cli.run(["source", "remove", "team-notes"], env())
+    expect(asked.code).toBe(2)
+    expect(asked.stdout).toMatch(
+      /source team-notes \(recorded for the fleet, never synced\): would forget it and its schedule/
+    )
+    expect(asked.stderr).toMatch(/refusing to remove source team-notes without --yes/)
+    expect(await query("SELECT 1 FROM tidemark.fleet_sources WHERE name = 'team-notes'")).toHaveLength(1)
+
     const removed = await Cli.run(["source", "remove", "team-notes", "--yes"], env())
     expect(removed.code, removed.stderr).toBe(0)
     expect(removed.stdout).toMatch(/removed recorded source team-notes and its schedule/)

@@ -8,7 +8,7 @@
  * A source recorded for the fleet is forgotten too, with its schedule.
  */
 import { Args, Command, Options, Prompt } from "@effect/cli"
-import { Console, Data, Effect, Layer } from "effect"
+import { Console, Data, Effect, Layer, Option } from "effect"
 import * as LeaseLock from "../../lock/LeaseLock.js"
 import type { LockBusy } from "../../lock/errors.js"
 import * as PgLeaseStore from "../../lock/PgLeaseStore.js"
@@ -100,12 +100,20 @@ const remove = Effect.fn("source.remove")(function* (flags: RemoveFlags) {
     lock.withLease(`maintain:${name}`, (pay) =>
       Effect.gen(function* () {
         if (!flags.yes) {
-          const contents = yield* ops.contentsOf(name)
+          const recorded = yield* (yield* SourceRegistry).get(name)
+          const contents = yield* ops.contentsOf(name).pipe(
+            // Recorded for the fleet, never synced: only the record and its schedule would go.
+            Effect.catchTag("UnknownSource", (unknown) =>
+              Option.isSome(recorded) ? Effect.succeed(null) : Effect.fail(unknown)
+            )
+          )
           yield* Console.log(
-            [
-              `source ${name} (${contents.kind} ${contents.root}): would delete ${describeContents(contents)}`,
-              ...sinkNote(contents)
-            ].join("\n")
+            contents === null
+              ? `source ${name} (recorded for the fleet, never synced): would forget it and its schedule`
+              : [
+                  `source ${name} (${contents.kind} ${contents.root}): would delete ${describeContents(contents)}`,
+                  ...sinkNote(contents)
+                ].join("\n")
           )
           if (process.stdin.isTTY !== true) {
             return yield* new UsageError({
