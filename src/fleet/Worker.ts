@@ -146,6 +146,7 @@ export const run = (options: WorkerOptions) =>
       )
     }
 
+    // pg-boss calls a Promise-returning handler: this is the one place the jobs' Effects are run.
     const handler = (queue: WorkQueue) => async (batch: Array<Job<JobData>>) => {
       const job = batch[0]!
       const fiber = Runtime.runSync(runtime)(FiberSet.run(inFlight, handled(queue, job)))
