@@ -29,7 +29,7 @@ console.log(`${machine()}; node scripts/bench/vs-git-status.mjs ${n} ${rounds}`)
 const source = corpus(`/tmp/tidemark-bench-corpus-${n}`, n)
 const tree = `/tmp/tidemark-bench-gitstatus-${n}`
 const git = (...args) => {
-  const run = spawnSync("git", ["-C", tree, ...args], { encoding: "utf8", maxBuffer: 1 << 28 })
+  const run = spawnSync("git", ["-C", tree, "-c", "gc.auto=0", ...args], { encoding: "utf8", maxBuffer: 1 << 28 })
   if (run.status !== 0) throw new Error(`git ${args.join(" ")}: ${run.stderr}`)
   return run.stdout
 }

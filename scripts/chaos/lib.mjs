@@ -235,11 +235,16 @@ export const tree = (repo, commit) => {
 }
 
 /** git with a fixed author, its output as text. */
+/** Automatic gc is off: a background `gc --auto` prunes object directories under a running `git add`. */
 export const git = (repo, ...args) =>
-  execFileSync("git", ["-C", repo, "-c", "user.email=chaos@tidemark.invalid", "-c", "user.name=chaos", ...args], {
-    encoding: "utf8",
-    maxBuffer: 1 << 28
-  })
+  execFileSync(
+    "git",
+    ["-C", repo, "-c", "gc.auto=0", "-c", "user.email=chaos@tidemark.invalid", "-c", "user.name=chaos", ...args],
+    {
+      encoding: "utf8",
+      maxBuffer: 1 << 28
+    }
+  )
 
 const ensureBouncer = () => {
   try {

@@ -5,8 +5,13 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { sha256 } from "./folder.js"
 
+/**
+ * Automatic gc is off: after a large commit git starts `gc --auto` in the background, and its
+ * prune removes empty object directories while the next `git add` is writing into them
+ * ("unable to create temporary file"), which failed a CI run.
+ */
 export const git = (repo: string, ...args: Array<string>): string =>
-  execFileSync("git", args, {
+  execFileSync("git", ["-c", "gc.auto=0", "-c", "maintenance.auto=false", ...args], {
     cwd: repo,
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
