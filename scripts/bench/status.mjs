@@ -19,7 +19,7 @@ import { spawnSync } from "node:child_process"
 import { Effect, Layer } from "effect"
 import pg from "pg"
 import { Database } from "../../dist/index.js"
-import { statuses } from "../../dist/cli/status/query.js"
+import { statuses } from "../../dist/status/StatusQuery.js"
 import { asText } from "../../dist/cli/status/render.js"
 import { cli, database, machine, median, scratchTmpdir, settingsLayer } from "./lib.mjs"
 

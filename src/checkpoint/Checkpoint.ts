@@ -12,6 +12,8 @@ import { Data, Deferred, Duration, Effect, Queue, Ref } from "effect"
 import type { RetryPolicy } from "../db/Transient.js"
 import { retryTransient } from "../db/Transient.js"
 import { type BankedItem, CheckpointStore } from "./CheckpointStore.js"
+import * as Metrics from "../telemetry/Metrics.js"
+import { recordErrorTag } from "../telemetry/Spans.js"
 
 export class CheckpointUnavailable extends Data.TaggedError("CheckpointUnavailable")<{
   readonly opId: number
@@ -62,7 +64,8 @@ export interface Checkpoint {
   readonly pending: Effect.Effect<number>
 }
 
-export const make = Effect.fn("Checkpoint.make")(function* (
+// Untraced: its flushes, in a fiber it forks, are children of the sync's span.
+export const make = Effect.fnUntraced(function* (
   opId: number,
   alreadyBanked: number,
   policy: FlushPolicy = defaultFlushPolicy
@@ -86,6 +89,11 @@ export const make = Effect.fn("Checkpoint.make")(function* (
           Effect.logDebug(`checkpoint write of ${items.length} items failed: ${error.message}`)
         ),
         retryTransient(policy.retry),
+        Metrics.timedIn(Metrics.flushLatency),
+        recordErrorTag,
+        Effect.withSpan("tidemark.checkpoint.flush", {
+          attributes: { "tidemark.op": opId, "tidemark.items": items.length }
+        }),
         Effect.either
       )
       if (written._tag === "Right") {

@@ -26,6 +26,8 @@ import { sourceCommand } from "./commands/source.js"
 import { enqueueCommand, workerCommand, workersCommand } from "./fleet/worker.js"
 import { sourcesCommand } from "./commands/sources.js"
 import { syncCommand } from "./commands/sync.js"
+import { serveCommand } from "./commands/serve.js"
+import * as Telemetry from "../telemetry/Telemetry.js"
 
 let receivedSignal: NodeJS.Signals | undefined
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -40,10 +42,17 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 /** Every secret this process was given, so that no message can echo one. */
 const knownSecrets = (): Array<Redacted.Redacted<string>> => {
-  const values = [process.env["DATABASE_URL"], process.env["DIRECT_DATABASE_URL"]]
+  const values = [process.env["DATABASE_URL"], process.env["DIRECT_DATABASE_URL"], process.env["TIDEMARK_TOKEN"]]
+  // A collector's headers are credentials (an API key, a bearer token).
+  for (const header of (process.env["OTEL_EXPORTER_OTLP_HEADERS"] ?? "").split(",")) {
+    const at = header.indexOf("=")
+    if (at > 0) values.push(header.slice(at + 1).trim())
+  }
   process.argv.forEach((arg, index) => {
-    if (arg === "--database-url" || arg === "--direct-database-url") values.push(process.argv[index + 1])
-    const inline = /^--(?:direct-)?database-url=(.*)$/.exec(arg)
+    if (arg === "--database-url" || arg === "--direct-database-url" || arg === "--token") {
+      values.push(process.argv[index + 1])
+    }
+    const inline = /^--(?:(?:direct-)?database-url|token)=(.*)$/.exec(arg)
     if (inline !== null) values.push(inline[1])
   })
   return values.filter((v): v is string => v !== undefined && v !== "").map((v) => Redacted.make(v))
@@ -62,6 +71,7 @@ const exitCodeOfFailure = (error: unknown): ExitCode => {
   switch ((error as { readonly _tag?: unknown } | null)?._tag) {
     case "UsageError":
     case "InvalidDatabaseUrl":
+    case "TelemetryConfigError":
       return ExitCode.usage
     case "PartialRun":
       return ExitCode.partial
@@ -86,7 +96,8 @@ const tidemark = Command.make("tidemark").pipe(
     sourceCommand,
     enqueueCommand,
     workerCommand,
-    workersCommand
+    workersCommand,
+    serveCommand
   ])
 )
 
@@ -133,7 +144,24 @@ const peopleConsole = (base: Console.Console): Console.Console => {
   }
 }
 
-const program = Effect.consoleWith((base) => Effect.withConsole(cli(process.argv), peopleConsole(base))).pipe(
+/**
+ * A command that ends is one trace, under a span named for it; the long-running ones
+ * (a worker, the server, a watch) are not: each of their jobs or rounds is a trace of its own.
+ */
+const commandSpan = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const command = process.argv[2]
+  const longRunning =
+    command === undefined || command === "worker" || command === "serve" || process.argv.includes("--watch")
+  return longRunning || command.startsWith("-")
+    ? self
+    : Effect.withSpan(self, `tidemark ${command}`, { attributes: { "tidemark.command": command }, root: true })
+}
+
+// Telemetry wraps the command: its exporters send what is buffered when the command ends, signal or not.
+const program = Effect.consoleWith((base) =>
+  Effect.withConsole(commandSpan(cli(process.argv)), peopleConsole(base))
+).pipe(
+  Effect.provide(Telemetry.layer),
   Effect.as<ExitCode>(ExitCode.ok),
   Effect.catchAll((error) =>
     ValidationError.isValidationError(error)

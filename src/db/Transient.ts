@@ -6,7 +6,8 @@
  * serialization conflict. Everything else (a constraint, a syntax error, a
  * statement timeout) is permanent and must surface at once.
  */
-import { Cause, Duration, Effect, Option, Schedule } from "effect"
+import { Cause, Duration, Effect, Metric, Option, Schedule } from "effect"
+import * as Metrics from "../telemetry/Metrics.js"
 import { formatDuration } from "../util/humanDuration.js"
 
 export type FailureClass = "transient" | "permanent"
@@ -106,6 +107,24 @@ export const classify = (failure: unknown): FailureClass => {
 
 export const isTransient = (failure: unknown): boolean => classify(failure) === "transient"
 
+/**
+ * A retried failure's class, for the retries metric: the SQLSTATE class of the first
+ * code in its cause chain ("sqlstate-08", a connection exception), a system error's code
+ * ("ECONNREFUSED"), else "other". Bounded: never a message.
+ */
+export const failureClassOf = (failure: unknown): string => {
+  const seen = new Set<unknown>()
+  let current: unknown = Cause.isCause(failure) ? Cause.squash(failure) : failure
+  while (isObject(current) && !seen.has(current)) {
+    seen.add(current)
+    const code = typeof current.code === "string" ? current.code : undefined
+    if (code !== undefined && /^[0-9A-Z]{5}$/.test(code)) return `sqlstate-${code.slice(0, 2)}`
+    if (code !== undefined && /^E[A-Z]+$/.test(code)) return code
+    current = current.cause
+  }
+  return "other"
+}
+
 /** What failed, in a few words for a retry line: the driver's code and message, never a URL. */
 export const shortReason = (failure: unknown): string => {
   const seen = new Set<unknown>()
@@ -176,7 +195,13 @@ export const transientRetrySchedule = (policy: RetryPolicy = defaultRetryPolicy,
     Schedule.intersect(Schedule.identity<unknown>()),
     Schedule.modifyDelayEffect(([[[, retries], elapsed], failure], delay) => {
       const line = `database unavailable at ${where}: ${shortReason(failure)}; retrying in ${formatDuration(delay)} (attempt ${retries + 2})`
-      return Effect.as(Duration.lessThan(elapsed, quietFor) ? Effect.logDebug(line) : Effect.logWarning(line), delay)
+      return Effect.as(
+        Effect.zipRight(
+          Metric.increment(Metric.tagged(Metrics.retries, "class", failureClassOf(failure))),
+          Duration.lessThan(elapsed, quietFor) ? Effect.logDebug(line) : Effect.logWarning(line)
+        ),
+        delay
+      )
     })
   )
 }

@@ -29,6 +29,7 @@ import { interruptOn } from "../util/interruptOn.js"
 import * as Payer from "../maintenance/Payer.js"
 import { attempt, Boss, handOffMarginSeconds, queues, timings, type WorkQueue } from "./Boss.js"
 import * as SyncJob from "./SyncJob.js"
+import { recordErrorTag } from "../telemetry/Spans.js"
 
 export interface JobData {
   readonly source: string
@@ -142,7 +143,10 @@ export const run = (options: WorkerOptions) =>
         Effect.catchTag("HandOff", (stop) => handOff(queue, job, stop.reason)),
         Effect.tap((result) => Effect.logInfo(`${queue} of ${job.data.source}: ${describe(result)} (job ${job.id})`)),
         Effect.annotateLogs({ job: job.id }),
-        Effect.withSpan(`fleet.${queue}`, { attributes: { source: job.data.source, job: job.id } })
+        recordErrorTag,
+        Effect.withSpan(`tidemark.job.${queue}`, {
+          attributes: { "tidemark.source": job.data.source, "tidemark.job": job.id, "tidemark.queue": queue }
+        })
       )
     }
 

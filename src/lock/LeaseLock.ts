@@ -12,7 +12,8 @@
 import * as os from "node:os"
 import { randomBytes } from "node:crypto"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Context, Deferred, Duration, Effect, Either, Layer, Option, Schedule, type Scope } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Either, Layer, Metric, Option, Schedule, type Scope } from "effect"
+import * as Metrics from "../telemetry/Metrics.js"
 import { retryTransient } from "../db/Transient.js"
 import { interruptOn } from "../util/interruptOn.js"
 import { type FencedOut, type HolderInfo, LockBusy, LockLost } from "./errors.js"
@@ -103,7 +104,18 @@ export const make = Effect.gen(function* () {
       return { token: result.token, grantedAt: sentAt }
     })
 
-  const heartbeat = Effect.fn("LeaseLock.heartbeat")(function* (
+  /** The lease is lost: counted, traced (a span of its own, so a trace shows when), and the work told. */
+  const loseLease = (lost: Deferred.Deferred<never, LockLost>, error: LockLost) =>
+    Effect.zipRight(
+      Metric.increment(Metric.tagged(Metrics.leaseLosses, "reason", error.reason)),
+      Deferred.fail(lost, error).pipe(
+        Effect.withSpan("tidemark.lease.lost", {
+          attributes: { "tidemark.lease": error.name, "tidemark.token": error.token, "tidemark.reason": error.reason }
+        })
+      )
+    )
+
+  const heartbeat = Effect.fn("tidemark.lease.heartbeat")(function* (
     name: string,
     holder: HolderInfo,
     grant: { readonly token: number; readonly grantedAt: number },
@@ -120,19 +132,24 @@ export const make = Effect.gen(function* () {
       )
       const attemptAt = yield* Clock.currentTimeMillis
       if (deadlinePassed(lastRenewed, attemptAt, timings)) {
-        return yield* Deferred.fail(lost, new LockLost({ name, token: grant.token, reason: "deadline-passed" }))
+        return yield* loseLease(lost, new LockLost({ name, token: grant.token, reason: "deadline-passed" }))
       }
       const outcome = yield* store.renew(name, holder.holder, grant.token, timings.ttl).pipe(
         Effect.timeoutFail({
           duration: timeLeft(lastRenewed, attemptAt, timings),
           onTimeout: () => "renewal timed out" as const
         }),
+        Effect.tap((renewed) => Effect.annotateCurrentSpan("tidemark.outcome", renewed)),
+        Effect.withSpan("tidemark.lease.renew", {
+          attributes: { "tidemark.lease": name, "tidemark.token": grant.token }
+        }),
         Effect.either
       )
       if (Either.isRight(outcome)) {
         if (outcome.right !== "renewed") {
-          return yield* Deferred.fail(lost, new LockLost({ name, token: grant.token, reason: outcome.right }))
+          return yield* loseLease(lost, new LockLost({ name, token: grant.token, reason: outcome.right }))
         }
+        yield* Metric.increment(Metrics.leaseRenewals)
         lastRenewed = attemptAt
         lastFailed = false
       } else {
@@ -155,7 +172,8 @@ export const make = Effect.gen(function* () {
       )
     )
 
-  const acquire = Effect.fn("LeaseLock.acquire")(function* (name: string, options: AcquireOptions = {}) {
+  const acquire = Effect.fn("tidemark.lease.acquire")(function* (name: string, options: AcquireOptions = {}) {
+    yield* Effect.annotateCurrentSpan("tidemark.lease", name)
     const timings = options.timings ?? defaultTimings
     const holder = newHolder()
     // Marked before the grant is even asked for, and unmarked after the release: never
@@ -179,6 +197,7 @@ export const make = Effect.gen(function* () {
     const lost = yield* Deferred.make<never, LockLost>()
     yield* Effect.forkScoped(heartbeat(name, holder, grant, timings, lost))
     yield* Effect.logDebug(`acquired lease ${name} (token ${grant.token})`)
+    yield* Effect.annotateCurrentSpan("tidemark.token", grant.token)
     return {
       name,
       holder: holder.holder,

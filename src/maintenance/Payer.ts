@@ -8,12 +8,14 @@
  * is owed to the next payer). A failing kind backs off (5 min doubling to 30)
  * and the other kinds are still paid.
  */
-import { Clock, Effect, Either } from "effect"
+import { Clock, Effect, Either, Metric } from "effect"
 import { LeaseLock } from "../lock/LeaseLock.js"
 import type { LeaseTimings } from "../lock/LeaseTimings.js"
 import { backoffAfter, type DebtRow, type Kind, kinds as kindOrder } from "./Debt.js"
 import { DebtStore } from "./DebtStore.js"
 import { Runners } from "./Runners.js"
+import * as Metrics from "../telemetry/Metrics.js"
+import { tagOf } from "../telemetry/Spans.js"
 
 export interface KindReport {
   readonly sourceId: string
@@ -60,6 +62,7 @@ const payKind = (row: DebtRow, payer: string, onDone: (items: number) => Effect.
       )
       if (Either.isLeft(result)) {
         const error = messageOf(result.left)
+        yield* Effect.annotateCurrentSpan("error.type", tagOf(result.left))
         const retryAfter = backoffAfter(row.attempts + 1)
         yield* debt.failed(row.sourceId, row.kind, error, retryAfter)
         yield* Effect.logWarning(`maintenance of ${row.sourceId} (${row.kind}) failed, retried later: ${error}`)
@@ -95,7 +98,19 @@ const payKind = (row: DebtRow, payer: string, onDone: (items: number) => Effect.
       }
       reruns++
     }
-  })
+  }).pipe(
+    Effect.tap((report) =>
+      Effect.zipRight(
+        Effect.annotateCurrentSpan({ "tidemark.outcome": report.outcome, "tidemark.items": report.done }),
+        Metric.increment(
+          Metric.tagged(Metric.tagged(Metrics.maintenanceRuns, "kind", row.kind), "outcome", report.outcome)
+        )
+      )
+    ),
+    Effect.withSpan(`tidemark.maintenance.${row.kind}`, {
+      attributes: { "tidemark.source": row.sourceId, "tidemark.kind": row.kind }
+    })
+  )
 
 export interface PayOptions {
   /** Only these kinds (default: every kind due). */

@@ -6,7 +6,7 @@
  * uninterruptible step, so an interruption can never leave a written batch
  * unbanked.
  */
-import { Effect, Ref, Stream } from "effect"
+import { Effect, Metric, Ref, Stream } from "effect"
 import type * as Checkpoint from "../checkpoint/Checkpoint.js"
 import type { Lease } from "../lock/LeaseLock.js"
 import { type ErrorChange, isEmptyChange, ItemErrorStore } from "../quarantine/ItemErrorStore.js"
@@ -15,6 +15,7 @@ import { ItemProblem, type ReadItem, type Source } from "../source/Source.js"
 import { inBatches } from "../util/batches.js"
 import type { ChangedItem, Plan } from "./Plan.js"
 import { addToSample, type KeySample, type Progress } from "./Progress.js"
+import * as Metrics from "../telemetry/Metrics.js"
 
 const writeBatchSize = 500
 
@@ -86,7 +87,7 @@ const sortBatch = (
   return { items, unstored, sameAsStored, errors, banked }
 }
 
-export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applying) {
+export const apply = Effect.fn("tidemark.import")(function* (plan: Plan, ctx: Applying) {
   const { sourceId, source, progress, lease, checkpoint, sample } = ctx
   const sink = yield* Sink
   const errorStore = yield* ItemErrorStore
@@ -118,16 +119,28 @@ export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applyi
           .filter((item) => !rejectedKeys.has(item.key) && !sameAsStored.has(item.key))
           .map((item) => item.key)
         yield* Ref.update(sample, (s) => addToSample(s, imported, batch.deletes))
+        const bytes = batch.items.reduce((sum, item) => sum + item.size, 0)
+        const failed = readErrors.length + rejected.length
+        yield* Metric.incrementBy(Metrics.ofSource(Metrics.itemsSynced, sourceId), imported.length)
+        yield* Metric.incrementBy(Metrics.ofSource(Metrics.itemsDeleted, sourceId), batch.deletes.length)
+        yield* Metric.incrementBy(Metrics.ofSource(Metrics.bytesSynced, sourceId), bytes)
+        yield* Metric.incrementBy(Metrics.ofSource(Metrics.itemsFailed, sourceId), failed)
+        yield* Effect.annotateCurrentSpan({ "tidemark.imported": imported.length, "tidemark.failed": failed })
         yield* Ref.update(progress, (p) => ({
           ...p,
           banked: p.banked + rows.length,
           read: p.read + batch.items.length,
           imported: p.imported + imported.length,
           rechecked: p.rechecked + batch.items.length - rejected.length - imported.length,
-          failed: p.failed + readErrors.length + rejected.length,
+          failed: p.failed + failed,
           deleted: p.deleted + batch.deletes.length,
-          bytes: p.bytes + batch.items.reduce((sum, item) => sum + item.size, 0)
+          bytes: p.bytes + bytes
         }))
+      })
+    ).pipe(
+      Metrics.timedIn(Metrics.batchWrite),
+      Effect.withSpan("tidemark.batch.write", {
+        attributes: { "tidemark.items": batch.items.length, "tidemark.deletes": batch.deletes.length }
       })
     )
 
@@ -145,7 +158,12 @@ export const apply = Effect.fn("Apply.apply")(function* (plan: Plan, ctx: Applyi
   yield* Stream.fromIteratorSucceed(taking(plan.changed, writeBatchSize), 1).pipe(
     Stream.mapEffect(
       (planned) =>
-        Effect.map(source.read(planned.map((changed) => changed.planned)), (results) => sortBatch(planned, results)),
+        Effect.map(source.read(planned.map((changed) => changed.planned)), (results) =>
+          sortBatch(planned, results)
+        ).pipe(
+          Metrics.timedIn(Metrics.batchRead),
+          Effect.withSpan("tidemark.batch.read", { attributes: { "tidemark.items": planned.length } })
+        ),
       { concurrency: ctx.concurrency }
     ),
     Stream.mapEffect(

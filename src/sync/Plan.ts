@@ -93,7 +93,7 @@ const storedGone = (sourceId: string, gone: (key: string) => boolean) =>
  * its `prepareRead`, run once, when the plan first finds an item to read, and
  * its `lookUpVersions`, run on each batch before it is compared.
  */
-export const make = Effect.fn("Plan.make")(function* (
+export const make = Effect.fn("tidemark.plan")(function* (
   sourceId: string,
   listing: Listing,
   resumedOp: number | null,
@@ -240,6 +240,12 @@ export const make = Effect.fn("Plan.make")(function* (
     ...[...recordedErrors].filter((key) => gone(key) && !problemKeys.has(key)),
     ...storedWithError.filter((key) => !problemKeys.has(key))
   ]
+  yield* Effect.annotateCurrentSpan({
+    "tidemark.seen": listed,
+    "tidemark.changed": changed.length,
+    "tidemark.deletes": deletes.length,
+    "tidemark.problems": problems.length
+  })
   return {
     complete: listing._tag === "Complete",
     changed,

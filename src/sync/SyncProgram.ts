@@ -11,7 +11,7 @@
  * ends the run with `LockLost`. Per-item problems are recorded as item errors
  * and never stop the sync; every later sync tries them again.
  */
-import { type Duration, Effect, Fiber, Ref } from "effect"
+import { Cause, type Duration, Effect, Fiber, Metric, Ref } from "effect"
 import type * as Checkpoint from "../checkpoint/Checkpoint.js"
 import * as CheckpointModule from "../checkpoint/Checkpoint.js"
 import type { Lease } from "../lock/LeaseLock.js"
@@ -27,6 +27,8 @@ import * as Plan from "./Plan.js"
 import { emptySample, initialProgress, type KeySample, type Progress } from "./Progress.js"
 import * as RunStateTracking from "./RunStateTracking.js"
 import { underLease } from "./UnderLease.js"
+import * as Metrics from "../telemetry/Metrics.js"
+import { recordErrorTag } from "../telemetry/Spans.js"
 
 export { MassChangeRefused } from "./MassChange.js"
 
@@ -108,6 +110,7 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
         lease.fence
       )
       const op = yield* ops.openOrResume(sourceId, lease.token, lease.fence)
+      yield* Effect.annotateCurrentSpan({ "tidemark.op": op.id, "tidemark.resumed": op.resumed })
       yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "planning", restarts: op.restarts }))
       const checkpoint = yield* CheckpointModule.make(op.id, op.banked, options.flushPolicy)
       const target = yield* source.target(op.target)
@@ -230,8 +233,27 @@ const dryRun = (options: SyncOptions, progress: Ref.Ref<Progress>) =>
     } satisfies SyncSummary
   })
 
-export const run = Effect.fn("SyncProgram.run")(function* (options: SyncOptions) {
+/** How a sync ended, for `tidemark_syncs_total`. */
+const outcomeOf = (exit: { readonly _tag: "Success" | "Failure" }, interrupted: boolean) =>
+  exit._tag === "Success" ? "ok" : interrupted ? "interrupted" : "failed"
+
+export const run = Effect.fn("tidemark.sync")(function* (options: SyncOptions) {
+  yield* Effect.annotateCurrentSpan({
+    "tidemark.source": options.sourceId,
+    "tidemark.kind": options.source.kind,
+    "tidemark.dry_run": options.dryRun === true
+  })
   const progress = options.progress ?? (yield* Ref.make(initialProgress))
   if (options.dryRun) return yield* dryRun(options, progress)
-  return yield* underLease(options.sourceId, options, progress, (lease) => runWithLease(options, progress, lease))
-})
+  return yield* underLease(options.sourceId, options, progress, (lease) => runWithLease(options, progress, lease)).pipe(
+    Effect.onExit((exit) =>
+      Metric.increment(
+        Metric.tagged(
+          Metrics.ofSource(Metrics.syncs, options.sourceId),
+          "outcome",
+          outcomeOf(exit, exit._tag === "Failure" && Cause.isInterruptedOnly(exit.cause))
+        )
+      )
+    )
+  )
+}, recordErrorTag)

@@ -35,6 +35,8 @@ export const childEnv = (env: Record<string, string | undefined>): NodeJS.Proces
   ]) {
     delete base[key]
   }
+  // Telemetry only where a test asks for it (a collector configured for this shell stays out).
+  for (const key of Object.keys(base)) if (key.startsWith("OTEL_")) delete base[key]
   return { ...base, TIDEMARK_MAINTENANCE: "off", ...env }
 }
 

@@ -1,7 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { dbOptions, withDatabase } from "../DbOptions.js"
-import { statuses } from "../status/query.js"
+import { statuses } from "../../status/StatusQuery.js"
 import { asText } from "../status/render.js"
 
 export const statusCommand = Command.make(

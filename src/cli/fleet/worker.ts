@@ -7,6 +7,7 @@ import * as os from "node:os"
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
 import * as Boss from "../../fleet/Boss.js"
+import * as FleetStatus from "../../fleet/FleetStatus.js"
 import * as PgSourceRegistry from "../../fleet/PgSourceRegistry.js"
 import { SourceRegistry } from "../../fleet/SourceRegistry.js"
 import * as Worker from "../../fleet/Worker.js"
@@ -18,6 +19,9 @@ import * as Tidemark from "../../Tidemark.js"
 import { dbOptions, withDatabase } from "../DbOptions.js"
 import * as Flags from "../flags.js"
 import { UsageError } from "../UsageError.js"
+import { serving } from "../commands/serve.js"
+import { serveSettings, workerServeOptions } from "../serveOptions.js"
+import * as StatusReader from "../../serve/StatusReader.js"
 
 const jsonFlag = Options.boolean("json").pipe(Options.withDescription("Print the result as JSON."))
 
@@ -64,16 +68,24 @@ export const workerCommand = Command.make(
     queues: Options.choice("queues", workQueues).pipe(
       Options.withDescription("Which jobs to run (repeatable; default sync and maintain)."),
       Options.repeated
-    )
+    ),
+    ...workerServeOptions
   },
   (flags) =>
     Effect.gen(function* () {
       const id = `${os.hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`
       const queues = flags.queues.length > 0 ? [...new Set(flags.queues)] : [...workQueues]
+      const serve = Option.isSome(flags.port)
+        ? Option.some(yield* serveSettings({ port: flags.port.value, host: flags.host, token: flags.token }))
+        : Option.none()
       const lock = yield* LeaseLock.LeaseLock
       // Held while the worker runs: `tidemark workers` lists the live ones by it.
       yield* lock.withLease(`worker:${id}`, () =>
-        Worker.run({ id, concurrency: flags.concurrency, queues }).pipe(
+        Effect.gen(function* () {
+          // The status server, if asked for, runs as long as the worker (its scope).
+          if (Option.isSome(serve)) yield* Layer.build(serving(serve.value).pipe(Layer.provide(StatusReader.layer)))
+          return yield* Worker.run({ id, concurrency: flags.concurrency, queues })
+        }).pipe(
           Effect.provide(
             Boss.layer({ role: "worker", poolSize: flags.concurrency * queues.length + 2, instanceName: id })
           )
@@ -91,33 +103,7 @@ export const workerCommand = Command.make(
 )
 
 const workers = Effect.fn("workers")(function* (json: boolean) {
-  const boss = yield* Boss.Boss
-  const leases = (yield* (yield* LeaseLock.LeaseLock).list).filter((lease) => lease.name.startsWith("worker:"))
-  const instances = yield* Boss.attempt("reading the instances", () => boss.getInstances())
-  const queueStats = yield* Boss.attempt("reading the queues", () =>
-    boss.getQueues([Boss.queues.sync, Boss.queues.maintain, Boss.queues.dead])
-  )
-  const live = leases
-    .filter((lease) => lease.expiresInMillis > 0)
-    .map((lease) => {
-      const id = lease.name.slice("worker:".length)
-      const instance = instances.find((i) => i.name === id)
-      return {
-        id,
-        host: lease.host,
-        pid: lease.pid,
-        jobsInFlight: instance?.workers.reduce((n, w) => n + w.active, 0) ?? 0,
-        sinceHeartbeatMillis: lease.sinceHeartbeatMillis,
-        upMillis: lease.ageMillis
-      }
-    })
-  const queues = queueStats.map((q) => ({
-    queue: q.name,
-    queued: q.queuedCount,
-    active: q.activeCount,
-    failed: q.failedCount,
-    total: q.totalCount
-  }))
+  const { workers: live, queues } = yield* FleetStatus.read()
   if (json) return yield* Console.log(JSON.stringify({ workers: live, queues }))
   yield* Console.log(
     live.length === 0 ? "no live workers" : `${live.length} live worker${live.length === 1 ? "" : "s"}:`

@@ -1,5 +1,5 @@
 /** `tidemark status` for people: a block of lines per source. */
-import type { SourceStatus } from "./query.js"
+import type { SourceStatus } from "../../status/StatusSchema.js"
 
 const commitOf = (recorded: unknown): string | undefined => {
   const commit = (recorded as { commit?: unknown } | null)?.commit

@@ -6,73 +6,13 @@
  */
 import * as fs from "node:fs"
 import { Effect, Option } from "effect"
-import { MainDb } from "../../db/Database.js"
-import { UnknownSource } from "../../ops/OpsStore.js"
-import * as GitSource from "../../source/git/GitSource.js"
-import * as RunState from "../../state/RunState.js"
+import { MainDb } from "../db/Database.js"
+import { UnknownSource } from "../ops/OpsStore.js"
+import * as GitSource from "../source/git/GitSource.js"
+import * as RunState from "../state/RunState.js"
+import type { SourceStatus } from "./StatusSchema.js"
 
-export interface SourceStatus {
-  readonly id: string
-  readonly kind: string
-  readonly root: string
-  readonly watermark: unknown
-  /** The sink its items go to ("documents", or one of an embedding program). */
-  readonly sink: string
-  /**
-   * Documents stored, for a source of the documents sink; null for any other sink (it counts its own).
-   * Exact: kept per source by the writes themselves (`tidemark.sources.documents`), never counted here.
-   */
-  readonly documents: number | null
-  readonly lastSync: string | null
-  readonly openOp: {
-    readonly id: number
-    readonly banked: number
-    readonly planned: number | null
-    readonly restarts: number
-    readonly startedAt: string
-    /** Where the op started from and where it goes (git: commits). */
-    readonly base: unknown
-    readonly target: unknown
-  } | null
-  /** The last saved progress of the current or last sync (cumulative across restarts), if any was saved. */
-  readonly run: {
-    readonly opId: number | null
-    readonly phase: string | null
-    readonly planned: number | null
-    readonly done: number | null
-    readonly failed: number | null
-    readonly bytes: number | null
-    readonly restarts: number | null
-    readonly itemsPerSecond: number | null
-    readonly etaSeconds: number | null
-    readonly savedAgeSeconds: number
-  } | null
-  /** Git: whether the work tree has uncommitted changes (they are not synced); null otherwise. */
-  readonly uncommitted: boolean | null
-  /** JSONL: its files and entries; null for other kinds. */
-  readonly jsonl: {
-    readonly files: number
-    readonly gone: number
-    /** Entries present in their files (exact: kept per source, as `documents`). */
-    readonly entries: number
-    /** Files with new entries left for later syncs by the flood cap, and how many. */
-    readonly backlog: ReadonlyArray<{ readonly path: string; readonly entries: number }>
-    /** Files whose last line is still being written. */
-    readonly pendingTails: ReadonlyArray<string>
-  } | null
-  /** Maintenance owed: per kind, since when, failed attempts, who is paying it. */
-  readonly maintenance: ReadonlyArray<{
-    readonly kind: string
-    readonly pendingSince: string
-    readonly attempts: number
-    readonly lastError: string | null
-    readonly nextAttemptInSeconds: number
-    readonly payer: string | null
-  }>
-  readonly itemErrors: number
-  readonly recentErrors: ReadonlyArray<{ readonly key: string; readonly error: string; readonly attempts: number }>
-  readonly lock: { readonly pid: number; readonly host: string; readonly heartbeatAgeSeconds: number } | null
-}
+export type { SourceStatus } from "./StatusSchema.js"
 
 /** What of a stored run state decodes (a corrupt group shows as unknown, never as an error). */
 const runOf = (row: {
