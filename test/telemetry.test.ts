@@ -137,6 +137,25 @@ describe("OpenTelemetry export (real CLI, real PostgreSQL, an OTLP receiver)", (
     expect(failed?.value).toBe(1)
   })
 
+  it("each maintenance kind paid is a span with its outcome, counted by kind and outcome", async () => {
+    const root = Folder.makeFolder({ "a.md": "# A\n\nSee [[b]].\n", "b.md": "# B\n" })
+    expect((await Cli.run(["sync", root], env())).code).toBe(0)
+    receiver.received.length = 0
+    const paid = await Cli.run(["maintain", "--source", root, "--json"], env())
+    expect(paid.code, paid.stderr).toBe(0)
+    const spans = receiver.spans().filter((s) => s.name.startsWith("tidemark.maintenance."))
+    const kinds = spans.map((s) => s.attributes["tidemark.kind"]).sort()
+    expect(kinds).toEqual(expect.arrayContaining(["links", "search"]))
+    for (const span of spans) {
+      expect(span.name).toBe(`tidemark.maintenance.${span.attributes["tidemark.kind"]}`)
+      expect(span.attributes).toMatchObject({ "tidemark.source": root, "tidemark.outcome": "paid" })
+    }
+    const counted = receiver
+      .points()
+      .filter((p) => p.metric === "tidemark_maintenance_runs_total" && p.attributes["outcome"] === "paid")
+    expect(counted.map((p) => p.attributes["kind"]).sort()).toEqual(kinds)
+  })
+
   it("http/protobuf by default; always_off sends metrics and no spans", async () => {
     receiver.received.length = 0
     const root = Folder.makeFolder(Folder.notes(5))
