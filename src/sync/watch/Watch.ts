@@ -123,7 +123,17 @@ export const watch = Effect.fn("Watch.watch")(function* <S, E, R>(options: Watch
                 : sync
               const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
               yield* options.onRound({ ...trigger, round, seconds, summary })
-            })
+            }).pipe(
+              // Each round is a trace of its own: a watch runs for days, and a trace must end to be seen.
+              Effect.withSpan("tidemark.watch.round", {
+                root: true,
+                attributes: {
+                  "tidemark.source": options.sourceId,
+                  "tidemark.round": round,
+                  "tidemark.trigger": trigger.reason
+                }
+              })
+            )
           yield* runRound(1, { reason: "first", changes: 0 })
           for (let round = 2; ; round++) {
             const trigger = yield* nextTrigger(changes, options.relevant, timings)
