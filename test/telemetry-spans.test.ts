@@ -1,6 +1,6 @@
 /**
  * The lease's spans and metrics, on the in-memory store under TestClock: every
- * renewal is a span under the heartbeat and a count, and a lost lease a span
+ * renewal is a span under the lease's acquire and a count, and a lost lease a span
  * of its own with its reason, counted by reason. The sampler's decisions are
  * pure: checked here by their rules. The Prometheus renderer's output is read
  * back by a Prometheus text-format parser.
@@ -40,7 +40,7 @@ describe("lease spans and metrics (in-memory store, TestClock)", () => {
       const renewals = traced.ended.filter((s) => s.name === "tidemark.lease.renew")
       expect(renewals).toHaveLength(3)
       for (const renewal of renewals) {
-        expect(renewal.parent).toBe("tidemark.lease.heartbeat")
+        expect(renewal.parent).toBe("tidemark.lease.acquire")
         expect(renewal.attributes.get("tidemark.lease")).toBe("spans-test")
         expect(renewal.attributes.get("tidemark.outcome")).toBe("renewed")
       }
@@ -55,7 +55,7 @@ describe("lease spans and metrics (in-memory store, TestClock)", () => {
       const lost = traced.ended.filter((s) => s.name === "tidemark.lease.lost")
       expect(lost).toHaveLength(1)
       expect(lost[0]!.attributes.get("tidemark.reason")).toBe("released")
-      expect(lost[0]!.parent).toBe("tidemark.lease.heartbeat")
+      expect(lost[0]!.parent).toBe("tidemark.lease.acquire")
       expect((yield* Metric.value(lostCounter)).count - lossesBefore).toBe(1)
     }).pipe(Effect.provide(leases))
   )

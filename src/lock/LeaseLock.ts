@@ -115,7 +115,9 @@ export const make = Effect.gen(function* () {
       )
     )
 
-  const heartbeat = Effect.fn("tidemark.lease.heartbeat")(function* (
+  // Untraced: a span as long as the lease would be exported only when it ends (never, after a
+  // crash); each renewal is a span of its own under the acquire.
+  const heartbeat = Effect.fnUntraced(function* (
     name: string,
     holder: HolderInfo,
     grant: { readonly token: number; readonly grantedAt: number },
