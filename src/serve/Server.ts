@@ -116,9 +116,6 @@ const router = (options: ServeOptions, page: string) => {
   )
 }
 
-const formatAddress = (host: string, port: number) =>
-  `http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}:${port}`
-
 /**
  * Serves until the scope closes; logs the address it listens on (with the port
  * the system chose, for `--port 0`).
@@ -133,7 +130,7 @@ export const layer = (options: ServeOptions): Layer.Layer<never, ServeFailed, St
         Layer.catchAll((error) =>
           Layer.fail(
             new ServeFailed({
-              address: formatAddress(options.host, options.port),
+              address: HttpServer.formatAddress({ _tag: "TcpAddress", hostname: options.host, port: options.port }),
               reason: error.cause instanceof Error ? error.cause.message : String(error.cause ?? error)
             })
           )

@@ -14,26 +14,20 @@ import { Duration, Effect, Metric, MetricBoundaries } from "effect"
 
 const seconds = MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 18 })
 
-export const itemsSynced = Metric.counter("tidemark_items_synced_total", {
-  description: "Items imported (written new or changed)",
-  incremental: true
-})
-export const itemsDeleted = Metric.counter("tidemark_items_deleted_total", {
-  description: "Items deleted because their source no longer has them",
-  incremental: true
-})
-export const bytesSynced = Metric.counter("tidemark_bytes_synced_total", {
-  description: "Bytes of content read and written",
-  incremental: true
-})
-export const itemsFailed = Metric.counter("tidemark_items_failed_total", {
-  description: "Items recorded as item errors (unreadable, rejected)",
-  incremental: true
-})
-export const syncs = Metric.counter("tidemark_syncs_total", {
-  description: "Syncs ended, by outcome (ok, failed, interrupted)",
-  incremental: true
-})
+/** A counter that only goes up (OTLP: a monotonic sum). */
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
+export const itemsSynced = counter("tidemark_items_synced_total", "Items imported (written new or changed)")
+export const itemsDeleted = counter(
+  "tidemark_items_deleted_total",
+  "Items deleted because their source no longer has them"
+)
+export const bytesSynced = counter("tidemark_bytes_synced_total", "Bytes of content read and written")
+export const itemsFailed = counter(
+  "tidemark_items_failed_total",
+  "Items recorded as item errors (unreadable, rejected)"
+)
+export const syncs = counter("tidemark_syncs_total", "Syncs ended, by outcome (ok, failed, interrupted)")
 export const batchRead = Metric.histogram("tidemark_batch_read_seconds", seconds, "Time to read one batch of items")
 export const batchWrite = Metric.histogram(
   "tidemark_batch_write_seconds",
@@ -45,22 +39,13 @@ export const flushLatency = Metric.histogram(
   seconds,
   "Time to write one checkpoint flush"
 )
-export const retries = Metric.counter("tidemark_retries_total", {
-  description: "Transient failures retried, by failure class (an SQLSTATE class or a system error code)",
-  incremental: true
-})
-export const leaseRenewals = Metric.counter("tidemark_lease_renewals_total", {
-  description: "Lease renewals that succeeded",
-  incremental: true
-})
-export const leaseLosses = Metric.counter("tidemark_lease_losses_total", {
-  description: "Leases lost while held, by reason",
-  incremental: true
-})
-export const maintenanceRuns = Metric.counter("tidemark_maintenance_runs_total", {
-  description: "Maintenance paid, by kind and outcome",
-  incremental: true
-})
+export const retries = counter(
+  "tidemark_retries_total",
+  "Transient failures retried, by failure class (an SQLSTATE class or a system error code)"
+)
+export const leaseRenewals = counter("tidemark_lease_renewals_total", "Lease renewals that succeeded")
+export const leaseLosses = counter("tidemark_lease_losses_total", "Leases lost while held, by reason")
+export const maintenanceRuns = counter("tidemark_maintenance_runs_total", "Maintenance paid, by kind and outcome")
 
 export const sourceLag = Metric.gauge("tidemark_source_lag_seconds", {
   description: "Time since the source's last finished sync"
