@@ -4,6 +4,7 @@
 //
 // CommonJS, so that `bin/tidemark.js` can start it from V8's cached compilation
 // (vm.Script's cachedData).
+import * as fs from "node:fs"
 import { build } from "esbuild"
 
 await build({
@@ -25,3 +26,14 @@ await build({
   banner: { js: 'var __tidemarkBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
   logLevel: "warning"
 })
+
+// `bin/tidemark.js` decodes the bundle as latin1, which is exact only for ASCII.
+// esbuild escapes other characters except in a tagged template's strings (their
+// raw form is kept): such text goes in as a parameter or a `\u` escape instead.
+const bytes = fs.readFileSync("dist/tidemark.cjs")
+const at = bytes.findIndex((byte) => byte > 0x7f)
+if (at !== -1) {
+  const line = bytes.subarray(0, at).toString("latin1").split("\n").length
+  const text = bytes.subarray(Math.max(0, at - 60), at + 20).toString("utf8")
+  throw new Error(`dist/tidemark.cjs is not ASCII at line ${line}: …${text}…`)
+}

@@ -53,6 +53,36 @@ describe("the CLI's compile cache", () => {
     expect(remade.subarray(0, 32).toString("hex")).toBe(sha256(remade.subarray(32)))
   })
 
+  it("is made again for a bundle written anew, even byte for byte the same", async () => {
+    // A copy of the package's launcher and bundle, so that rewriting the bundle disturbs no other test.
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-copy-"))
+    for (const part of ["package.json", "bin/tidemark.js", "dist/tidemark.cjs"]) {
+      fs.mkdirSync(path.join(copy, path.dirname(part)), { recursive: true })
+      fs.copyFileSync(path.join(Cli.repoRoot, part), path.join(copy, part))
+    }
+    fs.symlinkSync(path.join(Cli.repoRoot, "node_modules"), path.join(copy, "node_modules"))
+    const cacheHome = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-cache-"))
+    const version = async () => {
+      const result = await Cli.start(path.join(copy, "bin", "tidemark.js"), ["--version"], {
+        XDG_CACHE_HOME: cacheHome
+      }).finished
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/\d+\.\d+\.\d+/)
+      return Object.keys(kept(cacheHome))
+    }
+
+    const first = await version()
+    expect(first).toEqual([expect.stringMatching(/^cli-[0-9a-f]{32}\.v8$/)])
+    expect(await version()).toEqual(first)
+    // The same bytes written again (an install over it, a rebuild): the cache is not trusted for it.
+    const bundle = path.join(copy, "dist", "tidemark.cjs")
+    fs.writeFileSync(`${bundle}.new`, fs.readFileSync(bundle))
+    fs.renameSync(`${bundle}.new`, bundle)
+    const second = await version()
+    expect(second).toHaveLength(1)
+    expect(second).not.toEqual(first)
+  })
+
   it("is neither read nor made with TIDEMARK_COMPILE_CACHE=off", async () => {
     const cacheHome = fs.mkdtempSync(path.join(os.tmpdir(), "tidemark-cache-"))
     const result = await Cli.run(["--version"], { XDG_CACHE_HOME: cacheHome, TIDEMARK_COMPILE_CACHE: "off" })

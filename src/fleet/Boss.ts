@@ -11,7 +11,7 @@
  * change later.
  */
 import { Context, Data, Effect, Layer, Redacted, Runtime } from "effect"
-import { PgBoss } from "pg-boss"
+import type { PgBoss } from "pg-boss"
 import { ConnectionTarget } from "../db/Database.js"
 import { shortReason } from "../db/Transient.js"
 
@@ -111,6 +111,8 @@ export const layer = (options: BossOptions): Layer.Layer<Boss, JobEngineError, C
       const target = yield* ConnectionTarget
       const runtime = yield* Effect.runtime<never>()
       const worker = options.role === "worker"
+      // Loaded only here: a third of the CLI's bundle that no command outside the fleet runs.
+      const { PgBoss } = yield* Effect.promise(() => import("pg-boss"))
       const boss = new PgBoss({
         connectionString: Redacted.value(target.mainUrl),
         schema: bossSchema,

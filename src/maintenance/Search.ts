@@ -11,6 +11,14 @@ import { MainDb } from "../db/Database.js"
 import { wrapSql } from "../db/StoreError.js"
 import { textArray } from "../db/TextArray.js"
 
+/**
+ * Marks around a match and between fragments. A parameter, not SQL text: a tagged
+ * template's raw strings keep their characters, and the CLI's bundle stays ASCII
+ * (its launcher reads it as latin1, see `scripts/build-cli.mjs`).
+ */
+const headlineOptions =
+  "StartSel=\u00ab, StopSel=\u00bb, MaxFragments=2, MaxWords=18, MinWords=6, FragmentDelimiter= \u2026 "
+
 export interface SearchResult {
   readonly sourceId: string
   readonly key: string
@@ -47,7 +55,7 @@ export const search = Effect.fn("Search.search")(
               LIMIT ${options.limit})
       SELECT top.source_id, top.key, top.title, top.rank::float8 AS rank,
              ts_headline(${config}::regconfig, d.content, q.q,
-                         'StartSel=«, StopSel=», MaxFragments=2, MaxWords=18, MinWords=6, FragmentDelimiter= … ') AS snippet
+                         ${headlineOptions}) AS snippet
         FROM top JOIN tidemark.documents d USING (source_id, key), q
        ORDER BY top.rank DESC, top.key`
       for (const row of found) {
