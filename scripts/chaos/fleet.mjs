@@ -9,7 +9,7 @@
 // other role than the lease holder's is a stale write (the fence must make it
 // impossible). After the faults stop, a last round of jobs runs and every source
 // must equal its files. Reports the takeover times: from a kill (or the freeze)
-// to another worker holding the source's lease.
+// to another worker being granted the source's lease (a trigger records every grant).
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { bossClient } from "../bench/lib.mjs"
@@ -55,6 +55,22 @@ const setUp = async (url) => {
        RETURN NULL;
      END $$;`
   )
+  // Every grant of a lease (a new row, or a new token on an existing one), with the
+  // server's clock: a takeover is seen even when its sync holds the lease for less
+  // time than one poll of the table would take.
+  await query(
+    url,
+    `CREATE TABLE IF NOT EXISTS public.chaos_fleet_grants (name text NOT NULL, pid int NOT NULL, at timestamptz NOT NULL);
+     TRUNCATE public.chaos_fleet_grants;
+     CREATE OR REPLACE FUNCTION public.chaos_fleet_grant() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       INSERT INTO public.chaos_fleet_grants VALUES (NEW.name, NEW.pid, clock_timestamp());
+       RETURN NULL;
+     END $$;
+     DROP TRIGGER IF EXISTS chaos_fleet_grant ON tidemark.locks;
+     CREATE TRIGGER chaos_fleet_grant AFTER INSERT OR UPDATE OF token ON tidemark.locks
+       FOR EACH ROW EXECUTE FUNCTION public.chaos_fleet_grant();`
+  )
   for (const table of ["documents", "entries"]) {
     for (const op of ["INSERT", "UPDATE"]) {
       await query(
@@ -68,6 +84,7 @@ const setUp = async (url) => {
 }
 
 const tearDown = async (url) => {
+  await query(url, "DROP TRIGGER IF EXISTS chaos_fleet_grant ON tidemark.locks")
   for (const table of ["documents", "entries"]) {
     await query(
       url,
@@ -207,16 +224,25 @@ export const run = async ({ url, paths, short }) => {
   const takeovers = []
   const frozenTakeovers = []
   const pending = []
-  /** Waits (in the background) until another worker holds each lease the victim held. */
+  /**
+   * Waits (in the background) until another worker has been granted each lease the
+   * victim held. `from` is the wall-clock time of the fault (the server runs on this
+   * machine, so its clock is the same one).
+   */
   const watchTakeover = (victimPid, leases, from, into = takeovers) => {
     for (const lease of leases) {
       pending.push(
         (async () => {
-          const deadline = from + 120_000
+          const deadline = performance.now() + 120_000
           while (performance.now() < deadline) {
-            const [row] = await query(url, "SELECT pid FROM tidemark.locks WHERE name = $1", [lease])
-            if (row !== undefined && row.pid !== victimPid) return into.push((performance.now() - from) / 1000)
-            await sleep(200)
+            const [row] = await query(
+              url,
+              `SELECT (extract(epoch FROM min(at)) * 1000)::float8 AS at FROM public.chaos_fleet_grants
+                WHERE name = $1 AND pid <> $2 AND at > to_timestamp($3 / 1000.0)`,
+              [lease, victimPid, from]
+            )
+            if (row.at !== null) return into.push((row.at - from) / 1000)
+            await sleep(500)
           }
           failures.push(`${lease}: not taken over within 120 s of its holder's fault`)
         })()
@@ -241,7 +267,7 @@ export const run = async ({ url, paths, short }) => {
       if (!frozen && leases.length > 0 && performance.now() - started > duration / 4) {
         // Frozen past its lease (30 s) and its job's heartbeat (10 s), then let go: it must not write again.
         frozen = true
-        const at = performance.now()
+        const at = Date.now()
         victim.child.kill("SIGSTOP")
         watchTakeover(victim.child.pid, leases, at, frozenTakeovers)
         const replacement = startWorker()
@@ -254,7 +280,7 @@ export const run = async ({ url, paths, short }) => {
         pending.push(victim.finished)
         continue
       }
-      const at = performance.now()
+      const at = Date.now()
       victim.child.kill("SIGKILL")
       kills++
       await victim.finished
