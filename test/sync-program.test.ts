@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, Redacted, Ref, Schedule, Stream } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Redacted, Ref, Schedule, Stream } from "effect"
 import * as Checkpoint from "../src/checkpoint/Checkpoint.js"
 import * as Database from "../src/db/Database.js"
 import { DbSettings } from "../src/db/DbSettings.js"
@@ -9,12 +9,13 @@ import * as Migrations from "../src/db/Migrations.js"
 import * as LeaseTimings from "../src/lock/LeaseTimings.js"
 import * as DirSource from "../src/source/DirSource.js"
 import { ItemProblem, type Listing, type Source } from "../src/source/Source.js"
-import { initialProgress } from "../src/sync/Progress.js"
+import { initialProgress, type Progress } from "../src/sync/Progress.js"
 import * as SyncProgram from "../src/sync/SyncProgram.js"
 import * as Tidemark from "../src/Tidemark.js"
 import * as Payer from "../src/maintenance/Payer.js"
 import * as PgRunners from "../src/maintenance/PgRunners.js"
 import * as Folder from "./support/folder.js"
+import * as Sim from "./support/SimSource.js"
 import * as TestDatabase from "./support/TestDatabase.js"
 
 const syncLayers = (mainUrl: string, directUrl: string = mainUrl) =>
@@ -165,6 +166,69 @@ describe("SyncProgram in process", () => {
       expect(yield* sync(false).pipe(Effect.provide(layers))).toMatchObject({ read: 0, imported: 0 })
       expect(events).toEqual([])
     }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "a first import larger than its plan-ahead imports while the listing goes on; a smaller one plans in full",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* TestDatabase.freshDatabase("sync_streamed_first_import")
+        const layers = syncLayers(url)
+        yield* Migrations.migrate().pipe(Effect.provide(layers))
+        // The listing stops after 2,500 items until a batch has been read: an import that waited
+        // for the whole plan would wait for ever.
+        const files = Sim.notes(4000)
+        const firstRead = yield* Deferred.make<Progress>()
+        const progress = yield* Ref.make(initialProgress)
+        const sim = Sim.make("/sim/streamed", files, () =>
+          Effect.flatMap(Ref.get(progress), (p) => Effect.asVoid(Deferred.succeed(firstRead, p)))
+        )
+        const keys = Object.keys(files).sort()
+        const item = (key: string) => ({ key, version: Sim.hashOf(files[key]!).slice(0, 16) })
+        const source: Source = {
+          ...sim,
+          plan: () =>
+            Effect.succeed({
+              _tag: "Complete",
+              items: Stream.fromIterable(keys.slice(0, 2500).map(item)).pipe(
+                Stream.concat(Stream.drain(Stream.fromEffect(Deferred.await(firstRead)))),
+                Stream.concat(Stream.fromIterable(keys.slice(2500).map(item)))
+              ),
+              unlisted: Effect.succeed([])
+            } satisfies Listing)
+        }
+        const sync = (planAhead: number) =>
+          SyncProgram.run({ sourceId: source.root, source, concurrency: 2, progress, planAhead }).pipe(
+            Effect.provide(layers)
+          )
+        const first = yield* sync(1000)
+        expect(first).toMatchObject({ imported: 4000, failed: 0 })
+        const atFirstRead = yield* Deferred.await(firstRead)
+        expect(atFirstRead).toMatchObject({ phase: "importing", listing: true })
+        expect(atFirstRead.toImport).toBeLessThan(4000)
+        // Once the listing ended, the total is known again.
+        expect(yield* Ref.get(progress)).toMatchObject({ listing: false, planned: 4000 })
+        const [stored] = yield* Effect.promise(() =>
+          Folder.query<{ n: string }>(url, "SELECT count(*) AS n FROM tidemark.documents WHERE source_id = $1", [
+            source.root
+          ])
+        )
+        expect(Number(stored!.n)).toBe(4000)
+
+        // Within its plan-ahead, a first import knows its total before its first read.
+        const small = Sim.make("/sim/planned", Sim.notes(1500), () =>
+          Effect.flatMap(Ref.get(progress), (p) =>
+            Effect.sync(() => expect(p).toMatchObject({ phase: "importing", listing: false, planned: 1500 }))
+          )
+        )
+        yield* Ref.set(progress, initialProgress)
+        expect(
+          yield* SyncProgram.run({ sourceId: small.root, source: small, concurrency: 2, progress }).pipe(
+            Effect.provide(layers)
+          )
+        ).toMatchObject({ imported: 1500, failed: 0 })
+        expect(small.batchesRead()).toBe(3)
+      }).pipe(Effect.scoped)
   )
 
   it.live(

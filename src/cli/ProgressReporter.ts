@@ -19,6 +19,10 @@ export const describe = (p: Progress, elapsedMillis: number, barWidth?: number):
   if (p.phase === "planning" || p.phase === "starting") return `planning: ${p.seen} items listed, ${p.toImport} changed`
   const done = doneOf(p)
   const { perSecond, etaSeconds } = rateAndEta(done, p.toImport, elapsedMillis)
+  if (p.listing) {
+    // A first import whose listing goes on: how many there are is not known yet, so no bar or ETA.
+    return `${p.phase} (still listing): ${done} of ${p.toImport} found so far, ${perSecond.toFixed(0)} items/s${p.failed > 0 ? `, ${p.failed} failed` : ""}`
+  }
   const share = p.toImport === 0 ? 1 : Math.min(1, done / p.toImport)
   const bar = barWidth === undefined ? "" : `[${"#".repeat(Math.round(share * barWidth)).padEnd(barWidth, ".")}] `
   const eta = etaSeconds === null || p.phase !== "importing" ? "" : `, ETA ${etaText(etaSeconds)}`

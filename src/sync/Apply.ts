@@ -1,19 +1,20 @@
 /**
- * Carrying out a plan: the source's problems recorded first, then the changed
- * items read a batch at a time (ahead of the writes) and written, then the
- * deletions. Each batch is written in one fenced transaction by the sink, its
+ * Carrying out a plan: the changed items read a batch at a time (ahead of the
+ * writes) and written, then the listing's problems recorded, then the
+ * deletions. The changed items may still be coming from the listing (a first
+ * import), so what else the plan found is only asked for once they are done. Each batch is written in one fenced transaction by the sink, its
  * item errors recorded (fenced too), and then banked: the three are one
  * uninterruptible step, so an interruption can never leave a written batch
  * unbanked.
  */
-import { Effect, Metric, Ref, Stream } from "effect"
+import { Chunk, Effect, Metric, Ref, Stream } from "effect"
 import type * as Checkpoint from "../checkpoint/Checkpoint.js"
 import type { Lease } from "../lock/LeaseLock.js"
 import { type ErrorChange, isEmptyChange, ItemErrorStore } from "../quarantine/ItemErrorStore.js"
 import { type Batch, type ItemErrorRow, Sink } from "../sink/Sink.js"
 import { ItemProblem, type ReadItem, type Source } from "../source/Source.js"
 import { inBatches } from "../util/batches.js"
-import type { ChangedItem, Plan } from "./Plan.js"
+import type { ChangedItem, Plan, PlanRest } from "./Plan.js"
 import { addToSample, type KeySample, type Progress } from "./Progress.js"
 import * as Metrics from "../telemetry/Metrics.js"
 
@@ -41,6 +42,28 @@ function* taking(items: Array<ChangedItem>, size: number): Generator<ReadonlyArr
  */
 const concurrentWrites = 2
 const deleteBatch = 1000
+
+/** What to import: the changed items in batches of any size, and the rest of the plan once they are done. */
+export interface Work<E> {
+  readonly changes: Stream.Stream<ReadonlyArray<ChangedItem>, E>
+  /** Of the changed items, those with a recorded error: cleared when they import. */
+  readonly failedKeys: ReadonlySet<string>
+  readonly rest: Effect.Effect<PlanRest, E>
+}
+
+export const work = <E1, E2>(
+  changes: Stream.Stream<ReadonlyArray<ChangedItem>, E1>,
+  failedKeys: ReadonlySet<string>,
+  rest: Effect.Effect<PlanRest, E2>
+): Work<E1 | E2> => ({ changes, failedKeys, rest })
+
+/** A plan made in full, as work: its list let go a batch at a time as the import takes it. */
+export const ofPlan = (plan: Plan): Work<never> => ({
+  // One batch per pull: `fromIterable` would take thousands at once, and hold them.
+  changes: Stream.fromIteratorSucceed(taking(plan.changed, writeBatchSize), 1),
+  failedKeys: plan.failedKeys,
+  rest: Effect.succeed(plan)
+})
 
 export interface Applying {
   readonly sourceId: string
@@ -87,7 +110,7 @@ const sortBatch = (
   return { items, unstored, sameAsStored, errors, banked }
 }
 
-export const apply = Effect.fn("tidemark.import")(function* (plan: Plan, ctx: Applying) {
+export const apply = Effect.fn("tidemark.import")(function* <E>(work: Work<E>, ctx: Applying) {
   const { sourceId, source, progress, lease, checkpoint, sample } = ctx
   const sink = yield* Sink
   const errorStore = yield* ItemErrorStore
@@ -144,26 +167,20 @@ export const apply = Effect.fn("tidemark.import")(function* (plan: Plan, ctx: Ap
       })
     )
 
-  const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
-  yield* recordErrors({ resolved: plan.resolvedErrors, errors: planErrors })
-  // Counted once per process, however often a retry lists them again.
-  yield* Ref.update(progress, (p) => ({
-    ...p,
-    failed: p.failed - p.listingFailed + planErrors.length,
-    listingFailed: planErrors.length
-  }))
-
   // Batches are read ahead (up to `concurrency` at once) while earlier ones are written.
-  // One batch per pull: `fromIterable` would take thousands at once, and hold them.
-  yield* Stream.fromIteratorSucceed(taking(plan.changed, writeBatchSize), 1).pipe(
+  yield* work.changes.pipe(
+    Stream.flattenIterables,
+    Stream.grouped(writeBatchSize),
     Stream.mapEffect(
-      (planned) =>
-        Effect.map(source.read(planned.map((changed) => changed.planned)), (results) =>
+      (chunk) => {
+        const planned = Chunk.toReadonlyArray(chunk)
+        return Effect.map(source.read(planned.map((changed) => changed.planned)), (results) =>
           sortBatch(planned, results)
         ).pipe(
           Metrics.timedIn(Metrics.batchRead),
           Effect.withSpan("tidemark.batch.read", { attributes: { "tidemark.items": planned.length } })
-        ),
+        )
+      },
       { concurrency: ctx.concurrency }
     ),
     Stream.mapEffect(
@@ -172,13 +189,23 @@ export const apply = Effect.fn("tidemark.import")(function* (plan: Plan, ctx: Ap
           { items, unstored, deletes: [] },
           sameAsStored,
           errors,
-          items.filter((item) => plan.failedKeys.has(item.key)).map((item) => item.key),
+          items.filter((item) => work.failedKeys.has(item.key)).map((item) => item.key),
           banked
         ),
       { concurrency: concurrentWrites }
     ),
     Stream.runDrain
   )
+
+  const plan = yield* work.rest
+  const planErrors = plan.problems.map((p) => ({ key: p.key, version: null, error: p.reason }))
+  yield* recordErrors({ resolved: plan.resolvedErrors, errors: planErrors })
+  // Counted once per process, however often a retry lists them again.
+  yield* Ref.update(progress, (p) => ({
+    ...p,
+    failed: p.failed - p.listingFailed + planErrors.length,
+    listingFailed: planErrors.length
+  }))
 
   yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "deleting" }))
   for (const keys of inBatches(plan.deletes, deleteBatch)) {

@@ -10,8 +10,14 @@
  * The stored versions come from one read of them all when the sink can do
  * that and the listing is complete (the one read also says what is gone),
  * else from a lookup per batch of listed items and a paging of stored keys.
+ *
+ * A first import (nothing stored, no recorded errors) has nothing to compare,
+ * delete, guard or skip: past its first items (`firstImport`) they are handed
+ * to the import as the listing finds them, so that a sync never holds every
+ * item of a large tree at once. Any other plan is made in full first
+ * (`collect`): the mass-change guard needs its size before anything is written.
  */
-import { Chunk, Effect, Fiber, Ref, Stream } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Option, Ref, Stream } from "effect"
 import { CheckpointStore } from "../checkpoint/CheckpointStore.js"
 import { ItemErrorStore } from "../quarantine/ItemErrorStore.js"
 import { type Differing, Sink } from "../sink/Sink.js"
@@ -33,11 +39,12 @@ export interface ChangedItem {
   readonly recheckHash: string | null
 }
 
-export interface Plan {
+/** What a plan knows once its listing has ended, besides the changed items themselves. */
+export interface PlanRest {
   /** Whether the source listed everything (not only what changed). */
   readonly complete: boolean
-  /** Handed over to `Apply`, which empties it as it takes each batch (its length stays). */
-  readonly changed: Array<ChangedItem>
+  /** How many items were changed. */
+  readonly changedCount: number
   /**
    * Of `changed`, the items that are new or whose version moved. The rest are
    * re-checks (a version stored as unreliable) and retries of failed items:
@@ -58,6 +65,27 @@ export interface Plan {
   readonly existing: number
 }
 
+/** A plan made in full. */
+export interface Plan extends PlanRest {
+  /** Handed over to `Apply`, which empties it as it takes each batch (its length stays). */
+  readonly changed: Array<ChangedItem>
+}
+
+/** A plan being made: its changed items as the listing finds them, the rest at the end. */
+export interface Planning<E> {
+  /**
+   * Nothing is stored and no error recorded: nothing can be gone or skipped, and the
+   * mass-change guard has nothing to protect, so the import may take `changes` as they come.
+   */
+  readonly firstImport: boolean
+  /** The changed items, a batch at a time, counted into the progress as they pass. Run once. */
+  readonly changes: Stream.Stream<ReadonlyArray<ChangedItem>, E>
+  /** Of the changed items, those with a recorded error (filled as `changes` runs). */
+  readonly failedKeys: ReadonlySet<string>
+  /** The rest of the plan, once `changes` has run to its end. */
+  readonly rest: Effect.Effect<PlanRest, E>
+}
+
 const planBatch = 1000
 /**
  * The most stored items whose versions a plan reads all at once: held in memory, so a larger
@@ -70,9 +98,8 @@ const readAhead = 32
 const keysPage = 5000
 
 /** The stored keys that are gone, and how many are stored, paging through them in key order. */
-const storedGone = (sourceId: string, gone: (key: string) => boolean) =>
+const storedGone = (sink: Sink["Type"], sourceId: string, gone: (key: string) => boolean) =>
   Effect.gen(function* () {
-    const sink = yield* Sink
     const deletes: Array<string> = []
     let existing = 0
     let after = ""
@@ -91,9 +118,10 @@ const storedGone = (sourceId: string, gone: (key: string) => boolean) =>
 /**
  * `resumedOp`: the op whose banked items to skip, if it has any; `source`:
  * its `prepareRead`, run once, when the plan first finds an item to read, and
- * its `lookUpVersions`, run on each batch before it is compared.
+ * its `lookUpVersions`, run on each batch before it is compared. The stored
+ * versions, when read in full, are read in the caller's scope.
  */
-export const make = Effect.fn("tidemark.plan")(function* (
+export const planning = Effect.fnUntraced(function* (
   sourceId: string,
   listing: Listing,
   resumedOp: number | null,
@@ -104,7 +132,7 @@ export const make = Effect.fn("tidemark.plan")(function* (
   const sink = yield* Sink
   const store = yield* CheckpointStore
   const errors = yield* ItemErrorStore
-  const changed: Array<ChangedItem> = []
+  let changedCount = 0
   const failedKeys = new Set<string>()
   const storedWithError: Array<string> = []
   let moved = 0
@@ -154,7 +182,7 @@ export const make = Effect.fn("tidemark.plan")(function* (
   // Such a listing may never wait on anything: the lease's heartbeat must still run.
   const breathe = yield* eventLoopTurns("50 millis")
   // Lookups of one chunk overlap the listing of the next.
-  yield* listing.items.pipe(
+  const changes = listing.items.pipe(
     Stream.mapChunksEffect((chunk) => Effect.as(breathe, chunk)),
     Stream.grouped(planBatch),
     // The listing goes on while the first batches wait for the stored versions.
@@ -197,64 +225,127 @@ export const make = Effect.fn("tidemark.plan")(function* (
         }),
       { concurrency: 2 }
     ),
-    Stream.runForEach((differing) => {
-      const firstToRead = changed.length === 0 && differing.length > 0
-      for (const row of differing) {
+    Stream.mapEffect((differing) => {
+      const firstToRead = changedCount === 0 && differing.length > 0
+      const batch = differing.map((row): ChangedItem => {
         const failed = recordedErrors.has(row.item.key)
         const recheck = !failed && row.stored !== null && isRecheckOf(row.stored, row.item.version)
-        changed.push({
+        if (failed) failedKeys.add(row.item.key)
+        else if (!recheck) moved++
+        return {
           planned: row.item,
           stored: row.stored !== null,
           recheck,
           recheckHash: recheck ? racyHashOf(row.stored!) : null
-        })
-        if (failed) failedKeys.add(row.item.key)
-        else if (!recheck) moved++
-      }
+        }
+      })
+      changedCount += batch.length
       const counted = Ref.update(progress, (p) => ({
         ...p,
         seen: listed + problems.length,
-        toImport: changed.length + problems.length
+        toImport: changedCount + problems.length
       }))
-      return firstToRead ? Effect.zipRight(prepareRead, counted) : counted
+      return Effect.as(firstToRead ? Effect.zipRight(prepareRead, counted) : counted, batch)
+    }),
+    Stream.filter((batch) => batch.length > 0)
+  )
+  const rest = Effect.gen(function* () {
+    // Complete: gone is stored, not listed, and not under a folder the listing could not read.
+    const unlisted = listing._tag === "Complete" ? yield* listing.unlisted : []
+    const goneKeys = listing._tag === "Delta" ? new Set(listing.gone) : null
+    const gone = (key: string) =>
+      goneKeys?.has(key) ?? (!seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix)))
+    const { deletes, existing } =
+      stored !== null
+        ? yield* Effect.map(Fiber.join(stored), ({ existing, versions }) => ({
+            existing,
+            deletes: [...versions.keys()].filter(gone)
+          }))
+        : listing._tag === "Complete"
+          ? nothingStored
+            ? { deletes: [], existing: 0 }
+            : yield* storedGone(sink, sourceId, gone)
+          : { deletes: listing.gone, existing: yield* sink.count(sourceId) }
+    const problemKeys = new Set(problems.map((p) => p.key))
+    const resolvedErrors = [
+      ...[...recordedErrors].filter((key) => gone(key) && !problemKeys.has(key)),
+      ...storedWithError.filter((key) => !problemKeys.has(key))
+    ]
+    yield* Effect.annotateCurrentSpan({
+      "tidemark.seen": listed,
+      "tidemark.changed": changedCount,
+      "tidemark.deletes": deletes.length,
+      "tidemark.problems": problems.length
+    })
+    return {
+      complete: listing._tag === "Complete",
+      changedCount,
+      moved,
+      problems,
+      deletes,
+      resolvedErrors,
+      failedKeys,
+      seen: listed,
+      existing
+    } satisfies PlanRest
+  })
+  return { firstImport: nothingStored && recordedErrors.size === 0, changes, failedKeys, rest }
+})
+
+/**
+ * The whole plan, made before anything is written: what the mass-change guard and a
+ * dry run look at. Runs `planning`'s changes to their end.
+ */
+export const collect = Effect.fn("tidemark.plan")(function* <E>(planning: Planning<E>) {
+  const changed: Array<ChangedItem> = []
+  yield* Stream.runForEach(planning.changes, (batch) =>
+    Effect.sync(() => {
+      for (const item of batch) changed.push(item)
     })
   )
-  // Complete: gone is stored, not listed, and not under a folder the listing could not read.
-  const unlisted = listing._tag === "Complete" ? yield* listing.unlisted : []
-  const goneKeys = listing._tag === "Delta" ? new Set(listing.gone) : null
-  const gone = (key: string) =>
-    goneKeys?.has(key) ?? (!seen.has(key) && !unlisted.some((prefix) => key.startsWith(prefix)))
-  const { deletes, existing } =
-    stored !== null
-      ? yield* Effect.map(Fiber.join(stored), ({ existing, versions }) => ({
-          existing,
-          deletes: [...versions.keys()].filter(gone)
-        }))
-      : listing._tag === "Complete"
-        ? nothingStored
-          ? { deletes: [], existing: 0 }
-          : yield* storedGone(sourceId, gone)
-        : { deletes: listing.gone, existing: yield* sink.count(sourceId) }
-  const problemKeys = new Set(problems.map((p) => p.key))
-  const resolvedErrors = [
-    ...[...recordedErrors].filter((key) => gone(key) && !problemKeys.has(key)),
-    ...storedWithError.filter((key) => !problemKeys.has(key))
-  ]
-  yield* Effect.annotateCurrentSpan({
-    "tidemark.seen": listed,
-    "tidemark.changed": changed.length,
-    "tidemark.deletes": deletes.length,
-    "tidemark.problems": problems.length
-  })
-  return {
-    complete: listing._tag === "Complete",
-    changed,
-    moved,
-    problems,
-    deletes,
-    resolvedErrors,
-    failedKeys,
-    seen: listed,
-    existing
-  } satisfies Plan
-}, Effect.scoped)
+  return { ...(yield* planning.rest), changed } satisfies Plan
+})
+
+/** A first import's plan: made in full, or begun (its first items) and still listing. */
+export type FirstImport<E> =
+  | { readonly _tag: "Whole"; readonly plan: Plan }
+  | { readonly _tag: "Listing"; readonly changes: Stream.Stream<ReadonlyArray<ChangedItem>, E> }
+
+/**
+ * The plan of a first import, made in full when its listing ends within `upTo` changed
+ * items (the import then has a total, an ETA and the op its planned count from the start);
+ * else the import takes the items found so far and then the rest as the listing finds them,
+ * never holding more than about `upTo` of them. Pulls in the caller's scope.
+ */
+export const firstImport = Effect.fn("tidemark.plan")(function* <E>(planning: Planning<E>, upTo: number) {
+  const pull = yield* Stream.toPull(planning.changes)
+  // A batch, or none once the listing has ended.
+  const next = pull.pipe(
+    Effect.map(Option.some),
+    Effect.catchAll(Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: Effect.fail }))
+  )
+  const head: Array<ChangedItem> = []
+  while (head.length < upTo) {
+    const batches = yield* next
+    if (Option.isNone(batches)) {
+      return { _tag: "Whole", plan: { ...(yield* planning.rest), changed: head } } satisfies FirstImport<E>
+    }
+    for (const batch of batches.value) for (const item of batch) head.push(item)
+  }
+  yield* Effect.annotateCurrentSpan({ "tidemark.streamed": true, "tidemark.changed": head.length })
+  const changes = Stream.concat(Stream.make(head), Stream.repeatEffectChunkOption(pull))
+  return { _tag: "Listing", changes } satisfies FirstImport<E>
+})
+
+/**
+ * The changes of a first import still listing, as the import takes them, in a span of
+ * their own (under the import's): its end says what the rest of the plan is.
+ */
+export const streamed = <E>(changes: Stream.Stream<ReadonlyArray<ChangedItem>, E>, planning: Planning<E>) =>
+  Effect.map(Deferred.make<PlanRest>(), (ended) => ({
+    changes: Stream.concat(
+      changes,
+      Stream.execute(Effect.flatMap(planning.rest, (rest) => Deferred.succeed(ended, rest)))
+    ).pipe(Stream.withSpan("tidemark.plan.listing")),
+    rest: Deferred.await(ended)
+  }))

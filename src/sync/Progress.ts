@@ -5,6 +5,8 @@ export interface Progress {
   readonly seen: number
   /** Items the plan found changed (to read and write), and the listing's problems. */
   readonly toImport: number
+  /** The listing goes on while the import runs (a first import): `toImport` is what it found so far. */
+  readonly listing: boolean
   /** Items the op has to do in all, those banked before this process included. */
   readonly planned: number
   /** Items whose content was read. */
@@ -32,6 +34,7 @@ export const initialProgress: Progress = {
   phase: "starting",
   seen: 0,
   toImport: 0,
+  listing: false,
   planned: 0,
   read: 0,
   imported: 0,

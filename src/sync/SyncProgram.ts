@@ -49,6 +49,12 @@ export interface SyncOptions {
   readonly leaseTimings?: LeaseTimings
   /** The text search configuration of the source's search vectors (recorded with the source; default simple). */
   readonly searchConfig?: string
+  /**
+   * A first import plans at most this many items before it starts importing while the
+   * listing goes on (default 50,000): such an import has no total and no ETA until its
+   * listing ends, but never holds every item of a large tree.
+   */
+  readonly planAhead?: number
 }
 
 export interface SyncSummary {
@@ -127,31 +133,52 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
       // left behind: it reconciles against everything stored (banked items whose
       // version did not change are still skipped).
       const listing = yield* source.plan(target, moved ? null : op.base)
-      const plan = yield* Plan.make(sourceId, listing, op.banked > 0 ? op.id : null, progress, source)
-      // Git plans a diff only from a watermark that is an ancestor of the target: a commit range.
-      const commitRange = source.kind === "git" && listing._tag === "Delta"
-      const size = { ...plan, deletes: plan.deletes.length, commitRange }
-      if (!options.allowMassChange && isMassChange(size, op.resumed)) {
-        return yield* new MassChangeRefused({
-          sourceId,
-          existing: plan.existing,
-          imports: plan.moved,
-          deletes: plan.deletes.length,
-          limit: massChangeLimit(plan.existing),
-          noun: nounOf(sink)
-        })
+      const planning = yield* Plan.planning(sourceId, listing, op.banked > 0 ? op.id : null, progress, source)
+      const recordPlanned = (rest: Plan.PlanRest) => {
+        const planned = op.banked + rest.changedCount + rest.deletes.length
+        return Effect.zipRight(
+          ops.recordPlanned(op.id, planned, lease.fence),
+          Ref.update(progress, (p) => ({ ...p, planned, listing: false }))
+        )
       }
-      yield* Ref.update(progress, (p): Progress => ({
-        ...p,
-        phase: "importing",
-        toImport: plan.changed.length + plan.problems.length
-      }))
-      const planned = op.banked + plan.changed.length + plan.deletes.length
-      yield* ops.recordPlanned(op.id, planned, lease.fence)
-      yield* Ref.update(progress, (p) => ({ ...p, planned }))
+      // A large first import takes its items as the listing finds them (it never holds them
+      // all); any other plan is made in full first, for the mass-change guard and the ETA.
+      const first = planning.firstImport
+        ? yield* Plan.firstImport(planning, options.planAhead ?? 50_000)
+        : ({ _tag: "Whole", plan: yield* Plan.collect(planning) } as const)
+      const work =
+        first._tag === "Listing"
+          ? yield* Effect.gen(function* () {
+              yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "importing", listing: true }))
+              const { changes, rest } = yield* Plan.streamed(first.changes, planning)
+              return Apply.work(changes, planning.failedKeys, Effect.tap(rest, recordPlanned))
+            })
+          : yield* Effect.gen(function* () {
+              const { plan } = first
+              // Git plans a diff only from a watermark that is an ancestor of the target: a commit range.
+              const commitRange = source.kind === "git" && listing._tag === "Delta"
+              const size = { ...plan, deletes: plan.deletes.length, commitRange }
+              if (!options.allowMassChange && isMassChange(size, op.resumed)) {
+                return yield* new MassChangeRefused({
+                  sourceId,
+                  existing: plan.existing,
+                  imports: plan.moved,
+                  deletes: plan.deletes.length,
+                  limit: massChangeLimit(plan.existing),
+                  noun: nounOf(sink)
+                })
+              }
+              yield* Ref.update(progress, (p): Progress => ({
+                ...p,
+                phase: "importing",
+                toImport: plan.changed.length + plan.problems.length
+              }))
+              yield* recordPlanned(plan)
+              return Apply.ofPlan(plan)
+            })
 
       yield* interruptOn(
-        Apply.apply(plan, {
+        Apply.apply(work, {
           sourceId,
           source,
           concurrency: options.concurrency ?? 4,
@@ -162,6 +189,7 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
         }),
         checkpoint.failed
       )
+      const plan = yield* work.rest
       const applied = yield* Ref.updateAndGet(progress, (p): Progress => ({ ...p, phase: "finishing" }))
       // The sink's own upkeep needs no lease: it runs while the op is closed.
       const upkeep = yield* Effect.fork(sink.afterSync?.(applied.imported + applied.deleted) ?? Effect.void)
@@ -187,7 +215,7 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
         unchanged: Math.max(
           0,
           plan.seen -
-            plan.changed.length -
+            plan.changedCount -
             (before.imported + before.failed - before.listingFailed) +
             (final.rechecked - before.rechecked)
         ),
@@ -208,9 +236,14 @@ const dryRun = (options: SyncOptions, progress: Ref.Ref<Progress>) =>
     const ops = yield* OpsStore
     const target = yield* options.source.target(null)
     const listing = yield* options.source.plan(target, yield* ops.watermarkOf(options.sourceId))
-    const plan = yield* Plan.make(options.sourceId, listing, null, progress, {
-      lookUpVersions: options.source.lookUpVersions ?? (() => Effect.void)
-    })
+    const plan = yield* Effect.scoped(
+      Effect.flatMap(
+        Plan.planning(options.sourceId, listing, null, progress, {
+          lookUpVersions: options.source.lookUpVersions ?? (() => Effect.void)
+        }),
+        Plan.collect
+      )
+    )
     const wouldImport = plan.changed.filter((c) => !c.recheck).map((c) => c.planned.key)
     const wouldRecheck = plan.changed.filter((c) => c.recheck).map((c) => c.planned.key)
     return {
