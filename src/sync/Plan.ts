@@ -324,16 +324,21 @@ export const firstImport = Effect.fn("tidemark.plan")(function* <E>(planning: Pl
     Effect.map(Option.some),
     Effect.catchAll(Option.match({ onNone: () => Effect.succeed(Option.none()), onSome: Effect.fail }))
   )
-  const head: Array<ChangedItem> = []
-  while (head.length < upTo) {
+  // Kept as the batches they came in: the import takes them as it would from the listing.
+  const head: Array<ReadonlyArray<ChangedItem>> = []
+  let found = 0
+  while (found < upTo) {
     const batches = yield* next
     if (Option.isNone(batches)) {
-      return { _tag: "Whole", plan: { ...(yield* planning.rest), changed: head } } satisfies FirstImport<E>
+      return { _tag: "Whole", plan: { ...(yield* planning.rest), changed: head.flat() } } satisfies FirstImport<E>
     }
-    for (const batch of batches.value) for (const item of batch) head.push(item)
+    for (const batch of batches.value) {
+      head.push(batch)
+      found += batch.length
+    }
   }
-  yield* Effect.annotateCurrentSpan({ "tidemark.streamed": true, "tidemark.changed": head.length })
-  const changes = Stream.concat(Stream.make(head), Stream.repeatEffectChunkOption(pull))
+  yield* Effect.annotateCurrentSpan({ "tidemark.streamed": true, "tidemark.changed": found })
+  const changes = Stream.concat(Stream.fromIterable(head), Stream.repeatEffectChunkOption(pull))
   return { _tag: "Listing", changes } satisfies FirstImport<E>
 })
 

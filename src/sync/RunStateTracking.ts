@@ -68,7 +68,8 @@ export const track = Effect.fn("RunStateTracking.track")(function* (options: {
     const { identity, counts, rate } = yield* runState.get
     const done = op.banked + p.banked
     const next: RunState.Counts = {
-      planned: Math.max(p.planned, done),
+      // A first import still listing knows only what it found so far: a floor, until it ends.
+      planned: Math.max(p.listing ? op.banked + p.toImport : p.planned, done),
       done,
       failed: base.failed + p.failed,
       bytes: base.bytes + p.bytes,
