@@ -18,7 +18,8 @@ const blobCount = Number(process.argv[3] ?? 2000)
 const dir = corpus(`/tmp/tidemark-bench-corpus-${files}`, files)
 const repo = `/tmp/tidemark-bench-repo-${files}`
 // No automatic gc: a background `gc --auto` after the corpus commit would run beside the measurements.
-const git = (...args) => execFileSync("git", ["-C", repo, "-c", "gc.auto=0", ...args], { encoding: "utf8", maxBuffer: 1 << 30 })
+const git = (...args) =>
+  execFileSync("git", ["-C", repo, "-c", "gc.auto=0", ...args], { encoding: "utf8", maxBuffer: 1 << 30 })
 
 console.log(machine())
 if (!fs.existsSync(path.join(repo, ".git"))) {

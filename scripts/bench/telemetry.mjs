@@ -63,7 +63,9 @@ for (let round = 0; round < rounds; round++) {
   const [off, on] = first ? [b, a] : [a, b]
   ratios.push(on.seconds / off.seconds)
   cpuRatios.push(on.cpuSeconds / off.cpuSeconds)
-  console.log(`  on / off: ${(on.seconds / off.seconds).toFixed(3)}× wall, ${(on.cpuSeconds / off.cpuSeconds).toFixed(3)}× cpu`)
+  console.log(
+    `  on / off: ${(on.seconds / off.seconds).toFixed(3)}× wall, ${(on.cpuSeconds / off.cpuSeconds).toFixed(3)}× cpu`
+  )
 }
 console.log(
   `median on / off over ${rounds} rounds: ${median(ratios).toFixed(3)}× wall (${ratios.map((r) => r.toFixed(3)).join(", ")}), ${median(cpuRatios).toFixed(3)}× cpu of the CLI`
