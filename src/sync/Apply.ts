@@ -2,7 +2,8 @@
  * Carrying out a plan: the changed items read a batch at a time (ahead of the
  * writes) and written, then the listing's problems recorded, then the
  * deletions. The changed items may still be coming from the listing (a first
- * import), so what else the plan found is only asked for once they are done. Each batch is written in one fenced transaction by the sink, its
+ * import), so what else the plan found is only asked for once they are done.
+ * Each batch is written in one fenced transaction by the sink, its
  * item errors recorded (fenced too), and then banked: the three are one
  * uninterruptible step, so an interruption can never leave a written batch
  * unbanked.
@@ -44,18 +45,12 @@ const concurrentWrites = 2
 const deleteBatch = 1000
 
 /** What to import: the changed items in batches of any size, and the rest of the plan once they are done. */
-export interface Work<E> {
+export interface Work<E, ERest = E> {
   readonly changes: Stream.Stream<ReadonlyArray<ChangedItem>, E>
   /** Of the changed items, those with a recorded error: cleared when they import. */
   readonly failedKeys: ReadonlySet<string>
-  readonly rest: Effect.Effect<PlanRest, E>
+  readonly rest: Effect.Effect<PlanRest, ERest>
 }
-
-export const work = <E1, E2>(
-  changes: Stream.Stream<ReadonlyArray<ChangedItem>, E1>,
-  failedKeys: ReadonlySet<string>,
-  rest: Effect.Effect<PlanRest, E2>
-): Work<E1 | E2> => ({ changes, failedKeys, rest })
 
 /** A plan made in full, as work: its list let go a batch at a time as the import takes it. */
 export const ofPlan = (plan: Plan): Work<never> => ({
@@ -110,7 +105,7 @@ const sortBatch = (
   return { items, unstored, sameAsStored, errors, banked }
 }
 
-export const apply = Effect.fn("tidemark.import")(function* <E>(work: Work<E>, ctx: Applying) {
+export const apply = Effect.fn("tidemark.import")(function* <E, ERest>(work: Work<E, ERest>, ctx: Applying) {
   const { sourceId, source, progress, lease, checkpoint, sample } = ctx
   const sink = yield* Sink
   const errorStore = yield* ItemErrorStore

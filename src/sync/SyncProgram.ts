@@ -151,7 +151,7 @@ export const runWithLease = (options: SyncOptions, progress: Ref.Ref<Progress>, 
           ? yield* Effect.gen(function* () {
               yield* Ref.update(progress, (p): Progress => ({ ...p, phase: "importing", listing: true }))
               const { changes, rest } = yield* Plan.streamed(first.changes, planning)
-              return Apply.work(changes, planning.failedKeys, Effect.tap(rest, recordPlanned))
+              return { changes, failedKeys: planning.failedKeys, rest: Effect.tap(rest, recordPlanned) }
             })
           : yield* Effect.gen(function* () {
               const { plan } = first
