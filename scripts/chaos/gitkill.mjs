@@ -34,6 +34,13 @@ export const run = async ({ url, short }) => {
   const openTarget = async () =>
     (await query(url, "SELECT target FROM tidemark.ops WHERE source_id = $1 AND status = 'open'", [source]))[0]?.target
       .commit
+  // Items banked by the source's open op (-1 while none is open).
+  const banked = async () =>
+    Number(
+      (await query(url, "SELECT banked FROM tidemark.ops WHERE source_id = $1 AND status = 'open'", [source]))[0]
+        ?.banked ?? -1
+    )
+  let rewrites = 0
   const failures = []
   let killed = 0
   let runs = 0
@@ -43,8 +50,12 @@ export const run = async ({ url, short }) => {
     const have = await stored()
     const toRead = [...tree(repo, pin)].filter(([key, oid]) => have.get(key) !== oid).length
     runs++
+    const before = Math.max(0, await banked())
     const { child, finished } = tidemark(["sync", repo, "--source", source, "--json", "--concurrency", "1"], env)
-    await sleep(between(500, 2500))
+    // Killed once this run has banked a batch, at a random moment after: a kill that cuts
+    // into the import however fast the machine is (a fixed delay let fast runs finish).
+    while (child.exitCode === null && (await banked()) <= before) await sleep(50)
+    await sleep(between(0, 300))
     if (child.exitCode === null) {
       child.kill("SIGKILL")
       killed++
@@ -61,8 +72,21 @@ export const run = async ({ url, short }) => {
       const target = await openTarget()
       if (target !== undefined && target !== pin) failures.push("an open op moved off its commit")
     }
-    // New commits keep arriving.
-    if (killed % 2 === 0) {
+    // A finished import before the kills are done: the next commit rewrites every file, so
+    // that there is an import to kill again.
+    if (exit.code === 0 && killed < kills) {
+      rewrites++
+      for (let i = 0; i < 40000; i++) {
+        fs.writeFileSync(
+          path.join(repo, `d${i % 50}`, `note-${i}.md`),
+          `# Note ${i}, rewrite ${rewrites}\n\n${`Line ${i}. `.repeat(30)}\n`
+        )
+      }
+      git(repo, "add", "-A")
+      git(repo, "commit", "-q", "-m", `rewrite ${rewrites}`)
+      commits++
+    } else if (killed % 2 === 0) {
+      // New commits keep arriving.
       fs.writeFileSync(path.join(repo, `arrived-${commits}.md`), `# arrived ${commits}\n`)
       git(repo, "add", "-A")
       git(repo, "commit", "-q", "-m", `arrived ${commits++}`)
@@ -110,7 +134,7 @@ export const run = async ({ url, short }) => {
     ok: equal && failures.length === 0,
     detail:
       failures.length === 0
-        ? `40,000 files, ${commits} commits arrived meanwhile; every open op stayed pinned, every finished run read exactly the missing blobs`
+        ? `40,000 files, ${commits} commits arrived meanwhile (${rewrites} of every file); every open op stayed pinned, every finished run read exactly the missing blobs`
         : failures.slice(0, 3).join("; ")
   }
 }
